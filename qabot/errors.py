@@ -1,0 +1,49 @@
+"""Domain exceptions: the core raises these, the front ends turn them into one clear message."""
+
+from __future__ import annotations
+
+
+class QabotError(Exception):
+    """Base of every error qabot reports to a person; ``hint`` says what to do about it."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(QabotError):
+    """A setting or configuration file is invalid."""
+
+    exit_code = 2
+
+
+class CorpusError(QabotError):
+    """The seeds folder is missing or holds nothing that can be indexed."""
+
+
+class IndexMissingError(QabotError):
+    """No index has been built yet at the configured location."""
+
+
+class IndexMismatchError(QabotError):
+    """The index was built with another model or an incompatible format version."""
+
+
+class IndexCorruptError(QabotError):
+    """An index file is truncated, corrupted or missing."""
+
+
+class IndexLockedError(QabotError):
+    """Another build holds the index lock."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class EmbeddingError(QabotError):
+    """The embedding model could not be found or loaded."""

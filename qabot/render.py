@@ -1,0 +1,67 @@
+"""Plain-text formatting of answers and build reports, shared by the CLI and the piped REPL."""
+
+from __future__ import annotations
+
+import textwrap
+
+from .index import BuildReport
+from .schema import Answer, Citation
+
+NOT_IN_CORPUS = "The articles do not say."
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def quote(text: str, limit: int = 240) -> str:
+    """``text`` shortened to ``limit`` characters at a word boundary."""
+    return textwrap.shorten(" ".join(text.split()), width=limit, placeholder=" …")
+
+
+def citation_label(citation: Citation) -> str:
+    """``file ¶N`` — where a citation comes from."""
+    return f"{citation.source} ¶{citation.paragraph}"
+
+
+def format_answer(answer: Answer, bold: tuple[str, str] = ("", ""), full: bool = False) -> str:
+    """The answer, then numbered citations; ``bold`` wraps the span (e.g. ANSI codes)."""
+    lines: list[str] = []
+    if answer.abstained:
+        lines.append(NOT_IN_CORPUS)
+        if answer.related:
+            lines.append("")
+            lines.append("Closest passages (they do not answer it):")
+            lines.extend(_citation_lines(answer.related, full))
+        return "\n".join(lines)
+    text = answer.text or ""
+    if answer.span and answer.span in text:
+        text = text.replace(answer.span, f"{bold[0]}{answer.span}{bold[1]}", 1)
+    lines.append(text)
+    if answer.span:
+        lines.append(f"Short answer: {bold[0]}{answer.span}{bold[1]}")
+    lines.append("")
+    lines.append("Sources:")
+    lines.extend(_citation_lines(answer.citations, full))
+    return "\n".join(lines)
+
+
+def _citation_lines(citations: tuple[Citation, ...], full: bool) -> list[str]:
+    return [f"  [{n}] {citation_label(c)}: {c.text if full else quote(c.text)}"
+            for n, c in enumerate(citations, start=1)]
+
+
+def format_report(report: BuildReport) -> str:
+    """The one-line summary of an index build."""
+    if report.no_change:
+        head = (f"No changes: {_plural(report.articles, 'article')}, "
+                f"{_plural(report.passages, 'passage')} already indexed ({report.generation})")
+    else:
+        head = (f"Indexed {_plural(report.articles, 'article')}, "
+                f"{_plural(report.passages, 'passage')} into {report.generation} "
+                f"(files: {report.files_added} added, {report.files_changed} changed, "
+                f"{report.files_removed} removed, {report.files_unchanged} unchanged; "
+                f"passages: {report.passages_embedded} embedded, {report.passages_reused} reused)")
+    skipped = len(report.skipped)
+    tail = f"skipped {skipped} bad file(s) or line(s), named above" if skipped else "skipped 0"
+    return f"{head}; {tail}; {report.seconds:.1f} s"

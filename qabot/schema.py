@@ -1,0 +1,107 @@
+"""Frozen value types that cross module boundaries: articles, passages, hits, citations, answers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    """One body paragraph of an article; ``number`` is 1-based in reading order."""
+
+    number: int
+    text: str
+    section: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A parsed article. ``key`` is unique in the corpus (file name, plus line for JSONL feeds)."""
+
+    key: str
+    source: str
+    title: str
+    paragraphs: tuple[Paragraph, ...]
+    date: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """The unit that is embedded and cited: a paragraph, or one window of a long paragraph."""
+
+    article_key: str
+    source: str
+    title: str
+    paragraph: int
+    window: int
+    text: str
+    section: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the embedded text: equal hashes mean the stored vector can be reused."""
+        return hashlib.blake2b(self.text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPassage:
+    """A passage as read back from an index: its row id plus what is needed to cite it."""
+
+    row: int
+    source: str
+    title: str
+    paragraph: int
+    window: int
+    text: str
+    section: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved passage with its fused score and the per-retriever evidence behind it."""
+
+    passage: StoredPassage
+    score: float
+    dense_score: float | None = None
+    lexical_rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A passage that an answer rests on, as shown to people and emitted as JSON."""
+
+    source: str
+    paragraph: int
+    text: str
+    score: float
+    title: str = ""
+    section: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The citation in the documented ``--json`` shape."""
+        return {"source": self.source, "paragraph": self.paragraph, "text": self.text,
+                "score": round(float(self.score), 4)}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """qabot's reply to one question; ``text`` is None exactly when ``abstained``."""
+
+    question: str
+    text: str | None
+    span: str | None
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    related: tuple[Citation, ...] = ()
+    confidence: float = 0.0
+    debug: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer in the documented ``--json`` shape (one object per question)."""
+        return {"question": self.question, "answer": self.text, "span": self.span,
+                "abstained": self.abstained,
+                "citations": [c.to_json() for c in self.citations]}

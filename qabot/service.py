@@ -1,0 +1,111 @@
+"""The composition root: ``build_service(settings)`` wires settings, embedder, index, retriever,
+answerer and conversations once, and every front end talks to the resulting ``QabotService``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .answer import AnswerConfig, Answerer
+from .chat import Conversation
+from .config import Settings
+from .embedding import Embedder, load_embedder
+from .index import BuildReport, Generation, IndexStore, ProgressFn, build_index
+from .retriever import HybridRetriever, RetrievalConfig, as_langchain_retriever
+from .schema import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """What ``:stats`` and ``/start`` tell people about the loaded index."""
+
+    articles: int
+    passages: int
+    sentences: int
+    model_id: str
+    generation: str
+    created_at: str
+    newest: str | None
+
+
+class QabotService:
+    """One qabot instance: answers questions and rebuilds its index.
+
+    The live generation is swapped in between questions when ``CURRENT`` changes; a question in
+    flight keeps the generation it started with.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or load_embedder(settings.model, batch_size=settings.batch_size)
+        self.store = IndexStore(settings.index_dir)
+        self.retriever = HybridRetriever(self.embedder, RetrievalConfig(
+            candidates=settings.candidates, fusion=settings.fusion, rrf_k=settings.rrf_k,
+            dense_weight=settings.dense_weight))
+        self.answerer = Answerer(self.retriever, AnswerConfig(
+            abstain_threshold=settings.abstain_threshold, top_k=settings.top_k))
+        self._generation: Generation | None = None
+        self._lock = threading.Lock()
+
+    def generation(self) -> Generation:
+        """The live generation, reopened if a newer build has replaced it since the last call."""
+        current = self.store.current_name()
+        with self._lock:
+            if self._generation is None or current != self._generation.name:
+                fresh = self.store.open_current(model_id=self.embedder.model_id)
+                if self._generation is not None:
+                    log.info("switching from %s to %s", self._generation.name, fresh.name)
+                self._generation = fresh
+            return self._generation
+
+    def has_index(self) -> bool:
+        """True once a build has produced a live generation."""
+        return self.store.current_name() is not None
+
+    def ask(self, question: str, k: int | None = None,
+            conversation: Conversation | None = None) -> Answer:
+        """Answer one question (a follow-up when ``conversation`` holds a live topic)."""
+        generation = self.generation()
+        search_text = conversation.search_text(question) if conversation else question
+        answer = self.answerer.answer(generation, question, k=k, search_text=search_text)
+        if conversation is not None:
+            conversation.remember(question, search_text, answer)
+        return answer
+
+    def search(self, query: str, k: int = 4) -> list[Hit]:
+        """The best ``k`` passages for ``query`` (no answer extraction)."""
+        return self.retriever.search(self.generation(), query, k=k)
+
+    def index(self, rebuild: bool = False, progress: ProgressFn | None = None,
+              lock_wait_seconds: float | None = None) -> BuildReport:
+        """Bring the index up to date with the seeds folder (incremental unless ``rebuild``)."""
+        return build_index(self.settings.seeds_dir, self.settings.index_dir, self.embedder,
+                           rebuild=rebuild, max_file_bytes=int(self.settings.max_file_mb * 2**20),
+                           progress=progress, lock_wait_seconds=lock_wait_seconds)
+
+    def stats(self) -> IndexStats:
+        """Counts, model and generation of the live index."""
+        generation = self.generation()
+        manifest = generation.manifest
+        articles = generation.articles()
+        dated = [a for a in articles if a[2]]
+        newest = (dated[0][1] if dated else articles[-1][1]) if articles else None
+        return IndexStats(articles=manifest["counts"]["articles"],
+                          passages=manifest["counts"]["passages"],
+                          sentences=manifest["counts"]["sentences"],
+                          model_id=manifest["model_id"], generation=generation.name,
+                          created_at=manifest["created_at"], newest=newest)
+
+    def langchain_retriever(self, k: int = 4) -> Any:
+        """This service's hybrid search as a LangChain ``BaseRetriever``."""
+        return as_langchain_retriever(self.search, k=k)
+
+
+def build_service(settings: Settings, embedder: Embedder | None = None) -> QabotService:
+    """Wire a service from settings (heavy resources still load lazily)."""
+    logging.getLogger("qabot").setLevel(settings.log_level.upper())
+    return QabotService(settings, embedder=embedder)
