@@ -80,6 +80,10 @@ class Settings(BaseSettings):
                                                            "(0 = unlimited).")
     telegram_webhook_url: str | None = Field(None, description="Set to use webhook mode "
                                                                "instead of long polling.")
+    telegram_webhook_listen: str = Field("127.0.0.1", description="Address the webhook "
+                                         "server binds to (behind a TLS reverse proxy).")
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535,
+                                       description="Port the webhook server listens on.")
 
     @field_validator("seeds_dir", "index_dir", mode="after")
     @classmethod
