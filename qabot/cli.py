@@ -191,5 +191,26 @@ def stats_command(config_file: Path | None, seeds_dir: Path | None, index_dir: P
                f"generation: {stats.generation} (built {stats.created_at})")
 
 
+@main.command("repl")
+@settings_options
+@click.option("-k", "--top-k", type=click.IntRange(1, 20), default=None,
+              help="Number of citations (default: top_k setting; :k N changes it).")
+@click.option("--history", "history_file", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="QABOT_HISTORY_FILE", show_envvar=True,
+              help="History file. Default: 'history' in the user data directory "
+                   "(e.g. ~/.local/share/qabot/history).")
+def repl_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
+                 top_k: int | None, history_file: Path | None) -> None:
+    """Ask questions interactively (type :help inside).
+
+    Builds the index first when there is none. With piped input, answers one question per line
+    in plain text: echo "how many were arrested?" | qabot repl
+    """
+    from .repl import run_repl
+
+    settings = load(config_file, seeds_dir, index_dir)
+    sys.exit(run_repl(make_service(settings), k=top_k, history_file=history_file))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

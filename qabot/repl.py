@@ -1,0 +1,458 @@
+"""The interactive terminal front end behind ``qabot repl``.
+
+On a terminal: a prompt_toolkit line editor with history kept across sessions, answers rendered
+with rich (the answer span highlighted, numbered citations), ``:commands``, and follow-up questions
+through the same ``chat.Conversation`` memory as the Telegram bot. With piped standard input it
+reads one question per line and prints plain answers (``render.format_answer``), nothing else.
+
+The embedding model loads in a background thread while the prompt is already shown; the first
+question waits for that thread, so an early answer is never a worse one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from .chat import Conversation
+from .errors import QabotError
+from .render import NOT_IN_CORPUS, format_answer, format_report
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from .index import BuildReport
+    from .schema import Answer, Citation
+    from .service import QabotService
+
+PROMPT = "qabot> "
+SPAN_STYLE = "bold black on yellow"
+SENTENCE_STYLE = "bold"
+MAX_K = 20
+EXCERPT_CHARS = 320
+
+COMMANDS: dict[str, str] = {
+    ":help": "show this list",
+    ":sources": "full text of the last answer's passages",
+    ":k N": f"show N citations per answer (1-{MAX_K})",
+    ":reindex": "index new or changed files in the seeds folder, then keep going",
+    ":stats": "articles, passages, model and index generation",
+    ":quit": "leave (Ctrl-D works too)",
+}
+KEYS_HELP = ("Keys: Enter asks, Ctrl-C abandons the line, Ctrl-D leaves, Up/Down and Ctrl-R "
+             "search the history.")
+
+
+def default_history_file() -> Path:
+    """``history`` under the user's data directory (e.g. ~/.local/share/qabot/history)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("qabot", appauthor=False)) / "history"
+
+
+class _Warmup:
+    """Loads the model and opens the index in a background thread; ``wait`` re-raises its error."""
+
+    def __init__(self, service: QabotService) -> None:
+        self._service = service
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="qabot-warmup", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._service.generation()
+            self._service.embedder.embed_query("warm up")
+        except BaseException as exc:  # reported on the first question, not in this thread
+            self._error = exc
+
+    def wait(self) -> None:
+        """Block until warm; raise what went wrong (once), so the question gets a clear error."""
+        self._thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
+@dataclass
+class _State:
+    k: int | None
+    last: Answer | None = None
+
+
+class Repl:
+    """One REPL session over a service: commands, questions, rendering."""
+
+    def __init__(self, service: QabotService, console: Console, k: int | None = None,
+                 plain: bool = False) -> None:
+        self.service = service
+        self.console = console
+        self.plain = plain
+        self.state = _State(k=k)
+        self.conversation = Conversation(ttl_seconds=service.settings.followup_ttl_s)
+        self._warmup: _Warmup | None = None
+        self._generation_name: str | None = None
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def ensure_index(self) -> None:
+        """Build the index from the seeds folder when none exists yet, with a progress bar."""
+        if self.service.has_index():
+            return
+        self.note(f"No index yet in {self.service.settings.index_dir}; building one from "
+                  f"{self.service.settings.seeds_dir} …")
+        self.note(format_report(self._index(rebuild=False)))
+
+    def banner(self) -> None:
+        """How much is loaded, and where to find help."""
+        from rich.text import Text
+
+        stats = self.service.stats()
+        self._generation_name = stats.generation
+        line = Text.assemble(("qabot", "bold"), f" — {stats.articles:,} article"
+                             f"{'' if stats.articles == 1 else 's'}, {stats.passages:,} passage"
+                             f"{'' if stats.passages == 1 else 's'} loaded ({stats.generation}). ")
+        line.append("Ask a question, or :help for commands. Ctrl-D leaves.", style="dim")
+        self.console.print(line)
+
+    def start_warmup(self) -> None:
+        """Load the model while the person types the first question."""
+        self._warmup = _Warmup(self.service)
+
+    # -- input handling ---------------------------------------------------------------------
+
+    def handle(self, line: str) -> bool:
+        """Run one line (a command or a question); False when the REPL should end."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.startswith(":"):
+            return self.command(text)
+        self.ask(text)
+        return True
+
+    def command(self, text: str) -> bool:
+        """Run a ``:command``; False for ``:quit``."""
+        name, _, arg = text.partition(" ")
+        name, arg = name.lower(), arg.strip()
+        if name in (":quit", ":q", ":exit"):
+            return False
+        if name in (":help", ":h", ":?"):
+            self.help()
+        elif name == ":sources":
+            self.sources()
+        elif name == ":k":
+            self.set_k(arg)
+        elif name == ":reindex":
+            self.reindex()
+        elif name == ":stats":
+            self.stats()
+        else:
+            self.note(f"Unknown command {name}. Type :help for the list of commands; "
+                      "anything not starting with ':' is a question.")
+        return True
+
+    def ask(self, question: str) -> None:
+        """Answer one question (a follow-up when it leans on the previous one) and show it."""
+        try:
+            if self._warmup is not None:
+                with self._busy("loading the model…"):
+                    self._warmup.wait()
+                self._warmup = None
+            with self._busy("thinking…"):
+                answer = self.service.ask(question, k=self.state.k,
+                                          conversation=self.conversation)
+        except QabotError as exc:
+            self.error(exc)
+            return
+        self.state.last = answer
+        self._note_new_generation()
+        self.show_answer(answer)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def help(self) -> None:
+        """List the commands and keys."""
+        from rich.table import Table
+
+        if self.plain:
+            self.console.print("\n".join(f"{c:<10} {h}" for c, h in COMMANDS.items()))
+            return
+        table = Table.grid(padding=(0, 2))
+        for name, text in COMMANDS.items():
+            table.add_row(f"[bold cyan]{name}[/]", text)
+        self.console.print("Type a question and press Enter. Commands:")
+        self.console.print(table)
+        self.console.print(KEYS_HELP, style="dim", highlight=False)
+
+    def sources(self) -> None:
+        """Full text of the passages behind the last answer."""
+        answer = self.state.last
+        if answer is None:
+            self.note("No answer yet: ask a question first.")
+            return
+        citations = answer.related if answer.abstained else answer.citations
+        if not citations:
+            self.note("The last answer has no passages.")
+            return
+        if self.plain:
+            self.console.print(format_answer(answer, full=True))
+            return
+        for number, citation in enumerate(citations, start=1):
+            self.console.print(self._citation_head(number, citation))
+            self.console.print(self._passage(citation.text, answer, limit=None))
+
+    def set_k(self, arg: str) -> None:
+        """``:k N`` sets the number of citations; ``:k`` alone shows it."""
+        current = self.state.k or self.service.settings.top_k
+        if not arg:
+            self.note(f"Showing {current} citation(s) per answer; change it with :k N.")
+            return
+        if not arg.isdigit() or not 1 <= int(arg) <= MAX_K:
+            self.note(f"Usage: :k N, with N from 1 to {MAX_K} (now {current}).")
+            return
+        self.state.k = int(arg)
+        self.note(f"Showing {self.state.k} citation(s) per answer from now on.")
+
+    def reindex(self) -> None:
+        """Incremental index of the seeds folder; the next question uses the new generation."""
+        try:
+            report = self._index(rebuild=False, wait=False)
+        except QabotError as exc:
+            self.error(exc)
+            return
+        self.note(format_report(report))
+        self._note_new_generation()
+
+    def stats(self) -> None:
+        """What the live index holds."""
+        try:
+            stats = self.service.stats()
+        except QabotError as exc:
+            self.error(exc)
+            return
+        self.console.print(
+            f"articles:   {stats.articles:,}\npassages:   {stats.passages:,}\n"
+            f"sentences:  {stats.sentences:,}\nmodel:      {stats.model_id}\n"
+            f"generation: {stats.generation} (built {stats.created_at})",
+            highlight=False, markup=False)
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def show_answer(self, answer: Answer) -> None:
+        """The answer with its span highlighted, then numbered citations."""
+        if self.plain:
+            self.console.print(format_answer(answer), markup=False, highlight=False)
+            self.console.print()
+            return
+        from rich.text import Text
+
+        if answer.abstained:
+            self.console.print(Text(NOT_IN_CORPUS, style="bold red"))
+            if answer.related:
+                self.console.print(Text("Related passages (they do not answer it):", style="dim"))
+                self._print_citations(answer.related, answer)
+            self.console.print()
+            return
+        text = Text(answer.text or "", style=SENTENCE_STYLE)
+        _highlight(text, answer.span)
+        self.console.print(text)
+        if answer.span:
+            self.console.print(Text.assemble("Short answer: ", (answer.span, SPAN_STYLE)))
+        self._print_citations(answer.citations, answer)
+        self.console.print()
+
+    def _print_citations(self, citations: Iterable[Citation], answer: Answer) -> None:
+        for number, citation in enumerate(citations, start=1):
+            self.console.print(self._citation_head(number, citation))
+            self.console.print(self._passage(citation.text, answer, limit=EXCERPT_CHARS))
+
+    @staticmethod
+    def _citation_head(number: int, citation: Citation) -> Text:
+        from rich.text import Text
+
+        head = Text.assemble((f"[{number}] ", "bold cyan"))
+        if citation.title:
+            head.append(citation.title, style="italic")
+            head.append(" — ")
+        head.append(f"{citation.source} ¶{citation.paragraph}", style="cyan")
+        return head
+
+    @staticmethod
+    def _passage(passage: str, answer: Answer, limit: int | None) -> Padding:
+        """The passage, indented under its heading, with the answer sentence and span marked."""
+        from rich.padding import Padding
+        from rich.text import Text
+
+        text = Text(_excerpt(" ".join(passage.split()), answer, limit))
+        if answer.text:
+            text.highlight_words([" ".join(answer.text.split())], SENTENCE_STYLE)
+        _highlight(text, answer.span)
+        return Padding(text, (0, 0, 0, 4), expand=False)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def note(self, message: str) -> None:
+        """A one-line message (plain and unstyled in piped mode, where it goes to stderr)."""
+        if self.plain:
+            print(message, file=sys.stderr, flush=True)
+        else:
+            self.console.print(message, style="dim", highlight=False, markup=False)
+
+    def error(self, exc: QabotError) -> None:
+        """A domain error as one clear message; the REPL keeps going."""
+        message = f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        if self.plain:
+            print(message, file=sys.stderr, flush=True)
+        else:
+            self.console.print(message, style="bold red", highlight=False, markup=False)
+
+    def _note_new_generation(self) -> None:
+        name = self.service.store.current_name()
+        if self._generation_name is not None and name is not None and name != self._generation_name:
+            self.note(f"(now answering from the new index {name})")
+        self._generation_name = name or self._generation_name
+
+    def _busy(self, message: str) -> AbstractContextManager[object]:
+        """A spinner on terminals; nothing in piped mode."""
+        if self.plain:
+            return nullcontext()
+        return self.console.status(message, spinner="dots")
+
+    def _index(self, rebuild: bool, wait: bool = True) -> BuildReport:
+        if self.plain:
+            from .cli import tqdm_progress
+
+            return self.service.index(rebuild=rebuild, progress=tqdm_progress(),
+                                      lock_wait_seconds=None if wait else 0)
+        with _rich_progress(self.console) as progress:
+            return self.service.index(rebuild=rebuild, progress=progress,
+                                      lock_wait_seconds=None if wait else 0)
+
+
+def _highlight(text: Text, span: str | None) -> None:
+    if span:
+        text.highlight_words([span], SPAN_STYLE)
+
+
+def _excerpt(passage: str, answer: Answer, limit: int | None) -> str:
+    """``passage`` cut to about ``limit`` characters, keeping the answer sentence (or span)."""
+    if limit is None or len(passage) <= limit:
+        return passage
+    anchor = next((a for a in (answer.text and " ".join(answer.text.split()), answer.span)
+                   if a and a in passage), None)
+    if anchor is None:
+        start = 0
+    else:
+        middle = passage.index(anchor) + len(anchor) // 2
+        start = max(0, min(middle - limit // 2, len(passage) - limit))
+    end = min(len(passage), start + limit)
+    # Snap to word boundaries so no word is cut in half.
+    if start > 0:
+        start = passage.rfind(" ", 0, start) + 1
+    if end < len(passage):
+        end = max(passage.rfind(" ", start, end), start + 1)
+    return ("… " if start > 0 else "") + passage[start:end] + (" …" if end < len(passage) else "")
+
+
+class _rich_progress:  # noqa: N801 - used like a function in a with statement
+    """A rich progress bar as an index ``ProgressFn``, one task per build stage."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import Progress
+
+        self._progress = Progress(console=console, transient=True)
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> Callable[[str, int, int], None]:
+        self._progress.start()
+        return self._update
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def _update(self, stage: str, done: int, total: int) -> None:
+        task = self._tasks.get(stage)
+        if task is None:
+            task = self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(task, completed=done, total=total)
+
+
+def _prompt_session(history_file: Path):  # type: ignore[no-untyped-def]
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    try:
+        history_file.parent.mkdir(parents=True, exist_ok=True)
+        history_file.touch(exist_ok=True)
+        history = FileHistory(str(history_file))
+    except OSError:
+        history = InMemoryHistory()  # a read-only home must not stop the REPL
+    return PromptSession(history=history, auto_suggest=AutoSuggestFromHistory())
+
+
+def run_interactive(service: QabotService, k: int | None = None,
+                    history_file: Path | None = None) -> int:
+    """The terminal REPL; returns the exit status (0 on Ctrl-D or ``:quit``)."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    repl = Repl(service, console, k=k)
+    repl.ensure_index()
+    repl.banner()
+    repl.start_warmup()
+    session = _prompt_session(history_file or default_history_file())
+    while True:
+        try:
+            line = session.prompt(PROMPT)
+        except KeyboardInterrupt:
+            continue  # Ctrl-C abandons the line; the prompt comes back
+        except EOFError:
+            break
+        try:
+            if not repl.handle(line):
+                break
+        except KeyboardInterrupt:
+            repl.note("interrupted")
+    return 0
+
+
+def run_piped(service: QabotService, stream: TextIO, k: int | None = None) -> int:
+    """Answer each line of ``stream`` in plain text on stdout; messages go to stderr."""
+    from rich.console import Console
+
+    # Plain text only: no colour, no wrapping at an imagined terminal width.
+    console = Console(no_color=True, highlight=False, soft_wrap=True, force_terminal=False,
+                      emoji=False)
+    repl = Repl(service, console, k=k, plain=True)
+    repl.ensure_index()
+    for line in stream:
+        if not repl.handle(line):
+            break
+        sys.stdout.flush()
+    return 0
+
+
+def run_repl(service: QabotService, k: int | None = None, history_file: Path | None = None,
+             interactive: bool | None = None) -> int:
+    """``qabot repl``: interactive on a terminal, line by line when input is piped."""
+    # The model's own "Loading weights" bar would scribble over the prompt from the warm-up thread.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:
+        return run_interactive(service, k=k, history_file=history_file)
+    return run_piped(service, sys.stdin, k=k)
+
+
+__all__ = ["COMMANDS", "PROMPT", "Repl", "default_history_file", "run_interactive", "run_piped",
+           "run_repl"]
