@@ -74,6 +74,10 @@ class _Warmup:
         except BaseException as exc:  # reported on the first question, not in this thread
             self._error = exc
 
+    def running(self) -> bool:
+        """True while the model is still loading."""
+        return self._thread.is_alive()
+
     def wait(self) -> None:
         """Block until warm; raise what went wrong (once), so the question gets a clear error."""
         self._thread.join()
@@ -122,6 +126,10 @@ class Repl:
                              f"{'' if stats.passages == 1 else 's'} loaded ({stats.generation}). ")
         line.append("Ask a question, or :help for commands. Ctrl-D leaves.", style="dim")
         self.console.print(line)
+
+    def warming(self) -> bool:
+        """True while the background model load is still running."""
+        return self._warmup is not None and self._warmup.running()
 
     def start_warmup(self) -> None:
         """Load the model while the person types the first question."""
@@ -423,6 +431,13 @@ def run_interactive(service: QabotService, k: int | None = None,
                 break
         except KeyboardInterrupt:
             repl.note("interrupted")
+    if repl.warming():
+        # Leaving while torch is still loading in the warm-up thread aborts the interpreter at
+        # shutdown ("terminate called without an active exception"); skip the shutdown instead of
+        # making a quick quit wait for the model. History is already on disk (written per line).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

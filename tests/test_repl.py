@@ -138,6 +138,21 @@ def test_ctrl_d_exits_with_status_zero_and_keeps_history(session: pexpect.spawn,
     print(f"launch to prompt: {session.seconds_to_prompt:.2f} s")
 
 
+def test_quit_right_away_while_the_model_loads_exits_cleanly(real_seed_index: Path,
+                                                            tmp_path: Path) -> None:
+    started = time.perf_counter()
+    child = _spawn(["--seeds", str(real_seed_index.parent / "seeds"), "--index",
+                    str(real_seed_index)], _env(tmp_path / "history"))
+    child.expect_exact(PROMPT)
+    to_prompt = time.perf_counter() - started
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert (child.exitstatus, child.signalstatus) == (0, None), _clean(child.before)
+    assert "terminate called" not in child.before
+    print(f"launch to prompt: {to_prompt:.2f} s")
+
+
 def test_piped_input_prints_plain_answers(real_seed_index: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "qabot.cli", "repl", "--seeds", str(real_seed_index.parent / "seeds"),
