@@ -224,17 +224,25 @@ class RedactSecret(logging.Filter):
         return True
 
 
+def _without_traceback(record: logging.LogRecord) -> bool:
+    record.exc_info, record.exc_text = None, None
+    return True
+
+
 def protect_logs(token: str, level: str) -> None:
     """Route telegram/httpx logs to stderr through a token-redacting filter.
 
     Their loggers stay at WARNING unless qabot's own level is more verbose (INFO, DEBUG), since
-    httpx logs every request URL, and the URL contains the token.
+    httpx logs every request URL, and the URL contains the token. Library tracebacks are shown
+    only at DEBUG: the front end reports the error itself, in one line.
     """
     redact = RedactSecret(token)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
-    handler.addFilter(redact)
     verbose = logging.getLevelName(level.upper())
+    if verbose != logging.DEBUG:
+        handler.addFilter(_without_traceback)
+    handler.addFilter(redact)
     library_level = verbose if isinstance(verbose, int) and verbose < logging.WARNING \
         else logging.WARNING
     for name in ("telegram", "httpx", "httpcore"):
