@@ -212,5 +212,22 @@ def repl_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
     sys.exit(run_repl(make_service(settings), k=top_k, history_file=history_file))
 
 
+@main.command("telegram")
+@settings_options
+def telegram_command(config_file: Path | None, seeds_dir: Path | None,
+                     index_dir: Path | None) -> None:
+    """Run the Telegram bot until Ctrl-C or SIGTERM.
+
+    The token comes from TELEGRAM_BOT_TOKEN (environment or .env; create a bot with @BotFather).
+    Long polling by default; webhook mode when telegram_webhook_url is set. In private chats
+    every message is a question; in groups use /ask, a mention, or a reply to the bot.
+    """
+    from .telegram_bot import require_token, run_bot
+
+    settings = load(config_file, seeds_dir, index_dir)
+    require_token(settings)  # before anything slow
+    run_bot(settings, make_service(settings))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
