@@ -128,7 +128,14 @@ class FakeBotApi:
 
     def send_text(self, chat_id: int, user_id: int, text: str, chat_type: str = "private",
                   reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Queue a text message from a user; commands and @mentions get their entities."""
+        """Queue a text message from a user for getUpdates; returns the message."""
+        message = self.text_message(chat_id, user_id, text, chat_type, reply_to)
+        self._push({"message": message})
+        return message
+
+    def text_message(self, chat_id: int, user_id: int, text: str, chat_type: str = "private",
+                     reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A text message from a user; commands and @mentions get their entities."""
         self._chat_types[chat_id] = chat_type
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         chat.update({"first_name": f"user{user_id}"} if chat_type == "private"
@@ -151,7 +158,6 @@ class FakeBotApi:
             message["entities"] = entities
         if reply_to is not None:
             message["reply_to_message"] = reply_to
-        self._push({"message": message})
         return message
 
     def press_button(self, user_id: int, message: dict[str, Any], data: str) -> dict[str, Any]:

@@ -9,14 +9,18 @@ the error handler. Wall time: about 25 s on 2 cores (most of it loading the mode
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +257,56 @@ def test_every_message_was_accepted_and_sigterm_stops_cleanly(bot: RunningBot) -
     assert TOKEN not in log and TOKEN.split(":")[1] not in log
     assert "/bot<token>/getUpdates" in log  # httpx logged URLs at INFO, redacted
     assert "Traceback" not in log
+
+
+def test_webhook_mode_receives_updates_and_answers(real_seed_index: Path, tmp_path: Path) -> None:
+    api = FakeBotApi(TOKEN).start()
+    with socket.socket() as probe:  # a free port for the bot's webhook server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = clean_env(TELEGRAM_BOT_TOKEN=TOKEN, QABOT_TELEGRAM_BASE_URL=api.base_url,
+                    QABOT_INDEX_DIR=str(real_seed_index),
+                    QABOT_SEEDS_DIR=str(real_seed_index.parent / "seeds"),
+                    QABOT_TELEGRAM_WEBHOOK_URL="https://bot.example.invalid/qabot-hook",
+                    QABOT_TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
+                    QABOT_TELEGRAM_WEBHOOK_PORT=str(port))
+    process = subprocess.Popen([*QABOT, "telegram"], env=env, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        registered = api.wait_until(lambda: process.poll() is None and api.find("setWebhook"),
+                                    120, "setWebhook")[0].params
+        assert registered["url"] == "https://bot.example.invalid/qabot-hook"
+        update = {"update_id": 1, "message": api.text_message(70, 70, "how many were arrested?")}
+        post = urllib.request.Request(
+            f"http://127.0.0.1:{port}/qabot-hook", data=json.dumps(update).encode(),
+            headers={"Content-Type": "application/json",
+                     "X-Telegram-Bot-Api-Secret-Token": registered["secret_token"]})
+        deadline = time.monotonic() + 30
+        while True:  # the webhook server may still be binding
+            try:
+                with urllib.request.urlopen(post, timeout=10) as response:
+                    assert response.status == 200
+                break
+            except urllib.error.URLError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert "3,800" in api.wait_messages(70, 1)[0].plain
+        forged = urllib.request.Request(post.full_url, data=post.data, headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "guess"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=10)
+        assert refused.value.code == 403  # only Telegram, which knows the secret, may post
+        assert not api.find("getUpdates")  # no polling in webhook mode
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert process.stderr is not None
+        assert TOKEN not in process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        api.stop()
 
 
 # ---------------------------------------------------------------- start-up errors
