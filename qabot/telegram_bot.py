@@ -121,8 +121,10 @@ def citation_title(citation: Citation, limit: int = 90) -> str:
 
 def answer_html(answer: Answer) -> list[str]:
     """The reply to an answered question: the sentence with the span in bold, then citations."""
-    text = answer.text or ""
     span = answer.span or ""
+    text = answer.text or ""
+    if len(text) > 3000:  # a run-on "sentence" must not push the reply past Telegram's limit
+        text = quote(text, 3000)
     at = text.find(span) if span else -1
     if at >= 0:
         head = f"{esc(text[:at])}<b>{esc(span)}</b>{esc(text[at + len(span):])}"
