@@ -195,6 +195,9 @@ class RateLimiter:
         if self.limit <= 0:
             return 0.0
         now = self._clock()
+        if len(self._events) > 10_000:  # forget users who have been quiet for a window
+            self._events = {k: v for k, v in self._events.items()
+                            if v and now - v[-1] < self.window}
         events = self._events.setdefault(key, deque())
         while events and now - events[0] >= self.window:
             events.popleft()
@@ -538,7 +541,7 @@ def build_application(settings: Settings, service: QabotService) -> Application:
     app = (ApplicationBuilder()
            .token(token)
            .base_url(settings.telegram_base_url)
-           .defaults(Defaults(parse_mode=ParseMode.HTML,
+           .defaults(Defaults(parse_mode=ParseMode.HTML, allow_sending_without_reply=True,
                               link_preview_options=LinkPreviewOptions(is_disabled=True)))
            .concurrent_updates(True)
            .post_init(bot.post_init)

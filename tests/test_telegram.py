@@ -3,7 +3,7 @@ HTTP (through python-telegram-bot) to a stand-in Bot API server on 127.0.0.1.
 
 One bot process serves every scenario in turn, each in its own chats with its own users, so the
 model loads once. Plus fast in-process checks of formatting, the rate limiter, log redaction and
-the error handler. Wall time: about 25 s on 2 cores (most of it loading the model twice).
+the error handler. Wall time: about 12 s on 2 cores (most of it loading the model, three times).
 """
 
 from __future__ import annotations
