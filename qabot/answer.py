@@ -1,23 +1,35 @@
 """From retrieved passages to an answer: question analysis, sentence choice, typed span, refusal.
 
 No reader model is available offline, so the answer is the passage sentence that best matches the
-question (dense similarity from vectors precomputed at index time, term overlap, the passage's
-retrieval score, and whether the sentence holds the kind of thing asked for), plus a typed span
-pulled out of it by patterns: a number with its qualifier and unit, a date, a name, a place.
+question, plus a typed span pulled out of it by patterns.
+
+* **Sentence choice.** Every sentence of the top passages is scored by its cosine to the question
+  (sentence vectors are precomputed at index time, so only the question is encoded), the share of
+  the question's words it contains weighted by rarity (IDF from the FTS5 index, words stemmed with
+  Snowball), the retrieval score of its passage, and whether it holds the kind of thing asked for
+  (a number for "how many", a date for "when", a name for "who").
+* **Span.** A number with its qualifier and unit ("more than 3,800 people"), a day or date, a name
+  or a place, chosen among the sentence's candidates by closeness to the question's words.
+* **Refusal.** ``confidence`` is a logistic score of the evidence: the best sentence and passage
+  cosines and the IDF-weighted share of question words found in the chosen passage and in the
+  corpus at all. Below ``abstain_threshold`` the answer is withheld and the passages are offered as
+  "related". The coefficients and the threshold were fitted with ``qabot eval`` (docs/answers.md).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 import numpy as np
 
 from .index import Generation
-from .retriever import HybridRetriever, content_terms
+from .retriever import STOPWORDS, HybridRetriever
 from .schema import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -34,43 +46,69 @@ class Kind(str, Enum):
 
 
 _KIND_PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
-    (Kind.NUMBER, re.compile(r"\bhow\s+(many|much|old|long|far|big|large|tall|high|often)\b|"
-                             r"\b(what|which)\s+(number|percentage|amount|proportion)\b|"
-                             r"\bnumber of\b", re.I)),
-    (Kind.DATE, re.compile(r"\bwhen\b|\b(what|which)\s+(year|day|date|month|time|century)\b|"
-                           r"\bin what year\b", re.I)),
+    (Kind.NUMBER, re.compile(r"\bhow\s+(many|much|old|long|far|big|large|tall|high|often|deep|"
+                             r"wide|heavy|fast)\b|"
+                             r"\b(what|which)\s+(number|percentage|amount|proportion|age|size|"
+                             r"population)\b|\bnumber of\b", re.I)),
+    (Kind.DATE, re.compile(r"\bwhen\b|\b(what|which)\s+(year|day|date|month|time|century|"
+                           r"decade|period|era)\b|\bin what year\b|\bwhat year\b", re.I)),
     (Kind.PERSON, re.compile(r"\bwho(m|se)?\b|\b(what|which)\s+(person|people|leader|president|"
-                             r"company|organi[sz]ation|country|group|team)\b", re.I)),
+                             r"company|organi[sz]ation|country|group|team|man|woman|king|queen|"
+                             r"emperor|author|scientist|player|nation|party|army)\b", re.I)),
     (Kind.PLACE, re.compile(r"\bwhere\b|\b(what|which)\s+(city|place|town|region|province|"
-                            r"location|state)\b", re.I)),
+                            r"location|state|continent|river|island|area|building|stadium)\b",
+                            re.I)),
 ]
 
-_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-                 r"forty|fifty|hundred|hundreds|thousand|thousands|dozens?|million|millions")
+_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+                 r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+                 r"sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|dozens?|million|"
+                 r"millions|billion|billions|half|once|twice")
 _QUALIFIER = (r"(?:(?:more|fewer|less)\s+than|over|under|about|around|nearly|almost|at\s+least|"
-              r"at\s+most|up\s+to|some|approximately|roughly|an\s+estimated|only|just)\s+")
+              r"at\s+most|up\s+to|some|approximately|roughly|an\s+estimated|only|just|exactly)\s+")
+_UNIT = (r"%|percent|per\s+cent|million|billion|trillion|thousand|hundred|km|kilometres|"
+         r"kilometers|miles?|metres|meters|m|feet|ft|inches|kg|tons?|tonnes?|years?|months?|"
+         r"weeks?|days?|hours?|minutes?|seconds?|people|persons|inhabitants|residents|dollars|"
+         r"euros|pounds|times|points|games|members|students|soldiers|troops|deaths|casualties")
 _NUMBER = re.compile(
-    rf"(?:{_QUALIFIER})?(?:[$€£]\s?)?(?:\d{{1,3}}(?:[,\u00a0 ]\d{{3}})+|\d+(?:[.,]\d+)?|"
-    rf"\b(?:{_NUMBER_WORDS})\b)"
-    r"(?:\s*(?:%|percent|per\s+cent|million|billion|thousand|hundred|km|kilometres|kilometers|"
-    r"miles|metres|meters|feet|years?|months?|days?|hours?|people|inhabitants|dollars|euros))?",
-    re.I)
+    rf"(?:{_QUALIFIER})?(?:[$€£]\s?)?(?:\d{{1,3}}(?:[,\u00a0 ]\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?|"
+    rf"\b(?:{_NUMBER_WORDS})\b)(?:[\s-]+(?:{_NUMBER_WORDS})\b)*"
+    rf"(?:\s*(?:{_UNIT})\b)?", re.I)
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
           r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?")
 _WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _DATE = re.compile(
-    rf"\b(?:from\s+\d{{3,4}}\s+(?:to|until|-|–)\s+\d{{3,4}}|"
-    rf"(?:on\s+)?(?:{_WEEKDAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|"
+    rf"\b(?:(?:from\s+)?\d{{3,4}}\s*(?:to|until|-|–|and)\s*\d{{2,4}}|"
+    rf"(?:{_WEEKDAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|"
     rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|"
-    rf"(?:in\s+)?{_MONTH}\s+\d{{4}}|"
-    rf"(?:(?:last|next|this|on|on\s+the)\s+)?{_WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?|"
-    rf"(?:in\s+)?(?:the\s+)?\d{{4}}s?|"
-    rf"\d{{1,2}}(?:th|st|nd|rd)\s+century|"
+    rf"{_MONTH}\s+\d{{4}}|"
+    rf"(?:(?:last|next|this)\s+)?{_WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?|"
+    rf"(?:the\s+)?(?:early\s+|late\s+|mid-?)?\d{{3,4}}s?(?:\s+(?:BC|AD|BCE|CE))?|"
+    rf"(?:the\s+)?\d{{1,2}}(?:th|st|nd|rd)\s+century|"
     rf"(?:yesterday|today|last\s+(?:week|month|year)))\b", re.I)
-_NAME = re.compile(r"\b[A-Z][\w'’\-]*(?:\s+(?:(?:von|van|der|de|del|la|le|al|bin|du)\s+)*"
-                   r"[A-Z][\w'’\-]*)*", re.UNICODE)
-_PLACE_CUE = re.compile(r"\b(?:in|at|to|from|near|into|across)\s+(?:the\s+)?"
-                        r"([A-Z][\w'’\-]*(?:\s+[A-Z][\w'’\-]*)*)", re.UNICODE)
+_NAME_WORD = r"[A-Z][\w'’\-.]*"
+_NAME = re.compile(rf"\b{_NAME_WORD}(?:\s+(?:(?:of|von|van|der|de|del|la|le|al|bin|du)\s+)*"
+                   rf"{_NAME_WORD})*", re.UNICODE)
+_PLACE_CUE = re.compile(rf"\b(?:in|at|to|from|near|into|across|on)\s+(?:the\s+)?"
+                        rf"({_NAME_WORD}(?:\s+(?:of\s+)?{_NAME_WORD})*)", re.UNICODE)
+# Capitalised words that start sentences or name times, never a person or a place on their own.
+_NOT_NAMES = frozenset("""the a an this that these those on in at to for from by with of and but
+or it he she they we i his her its their our after before during when while since however
+although also as if then there here what which who where why how some many most all both each
+monday tuesday wednesday thursday friday saturday sunday january february march april may june
+july august september october november december today yesterday president mr mrs ms dr""".split())
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Sentence score weights (fitted on SQuAD v1.1 dev with `qabot eval`, see docs/answers.md).
+_W_COSINE = 1.0
+_W_OVERLAP = 0.6  # question words in the sentence
+_W_CONTEXT = 0.8  # ... in the sentence and the one before it ("He" → the name said before)
+_W_PASSAGE_OVERLAP = 0.6  # ... anywhere in its passage
+_W_PASSAGE = 1.2  # the passage's retrieval score relative to the best passage
+_W_KIND = 0.3
+# Refusal model: confidence = sigmoid(bias + sum(weight * feature)).
+_CONFIDENCE_BIAS = -12.0
+_CONFIDENCE_WEIGHTS = {"sentence_cosine": 11.2, "passage_cosine": 7.9, "coverage": 6.5}
 
 
 def question_kind(question: str) -> Kind:
@@ -82,23 +120,82 @@ def question_kind(question: str) -> Kind:
 
 
 def fold(text: str) -> str:
-    """Case-, accent- and digit-group-insensitive form used to compare words."""
+    """Case-, accent-, quote- and digit-group-insensitive form used to compare words."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.translate(_QUOTES)
     return re.sub(r"(?<=\d)[,\u00a0 ](?=\d{3}\b)", "", text.lower())
 
 
-def _stem(word: str) -> str:
-    return word[:5] if len(word) > 5 else word
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball (Porter 2) stem of a folded word; numbers are kept whole."""
+    return word if word.isdigit() else _stemmer().stemWord(word)
+
+
+def word_stems(text: str) -> list[str]:
+    """Stems of the words of ``text`` after folding (so "3,800" → "3800", "Nursultán" →
+    "nursultan")."""
+    return [stem(w) for w in _WORD.findall(fold(text))]
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerConfig:
     """Knobs of answer selection (from ``Settings``)."""
 
-    abstain_threshold: float = 0.5
+    abstain_threshold: float = 0.45
     top_k: int = 3
     passages_considered: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionTerms:
+    """The question's content-word stems with their IDF weights and whether the corpus has them."""
+
+    stems: tuple[str, ...]
+    idf: tuple[float, ...]
+    present: tuple[bool, ...]
+
+    def coverage(self, stems: set[str]) -> float:
+        """IDF-weighted share of the question's words found in ``stems``."""
+        total = sum(self.idf)
+        if not total:
+            return 0.0
+        return sum(w for s, w in zip(self.stems, self.idf) if s in stems) / total
+
+    def missing(self) -> float:
+        """IDF-weighted share of the question's words that no passage of the corpus holds."""
+        total = sum(self.idf)
+        if not total:
+            return 0.0
+        return sum(w for p, w in zip(self.present, self.idf) if not p) / total
+
+
+def question_terms(question: str, generation: Generation) -> QuestionTerms:
+    """Stems of ``question``'s content words with IDF weights from ``generation``'s FTS index."""
+    n = max(int(generation.counts.get("passages", 1)), 1)
+    seen: dict[str, tuple[float, bool]] = {}
+    for word in _WORD.findall(fold(question)):
+        if word in STOPWORDS or len(word) < 2 and not word.isdigit():
+            continue
+        s = stem(word)
+        if s in seen:
+            continue
+        df = generation.document_frequency(word)
+        # Smoothed so that a word in every passage still counts a little (small corpora).
+        seen[s] = (1.0 + math.log((n + 1) / (df + 1)), df > 0)
+    return QuestionTerms(stems=tuple(seen), idf=tuple(v[0] for v in seen.values()),
+                         present=tuple(v[1] for v in seen.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +208,14 @@ class _Candidate:
     cosine: float
 
 
+@dataclass
+class Evidence:
+    """Everything the answer was decided on; kept in ``Answer.debug`` and used by the eval."""
+
+    kind: Kind
+    features: dict[str, float] = field(default_factory=dict)
+
+
 class Answerer:
     """Turns a question into an ``Answer`` using a retriever and an index generation."""
 
@@ -119,64 +224,83 @@ class Answerer:
         self.config = config or AnswerConfig()
 
     def answer(self, generation: Generation, question: str, k: int | None = None,
-               search_text: str | None = None) -> Answer:
+               search_text: str | None = None, query_vector: np.ndarray | None = None,
+               hits: list[Hit] | None = None) -> Answer:
         """Answer ``question``; ``search_text`` (a follow-up rewritten with its context) is what
-        is searched for when given."""
+        is searched for when given. ``query_vector`` and ``hits`` skip work already done."""
         k = k or self.config.top_k
         query = search_text or question
-        query_vector = self.retriever.embedder.embed_query(query)
-        hits = self.retriever.search(generation, query, k=max(k, self.config.passages_considered),
-                                     query_vector=query_vector)
+        if query_vector is None:
+            query_vector = self.retriever.embedder.embed_query(query)
+        if hits is None:
+            hits = self.retriever.search(generation, query,
+                                         k=max(k, self.config.passages_considered),
+                                         query_vector=query_vector)
         if not hits:
             return Answer(question=question, text=None, span=None, abstained=True)
         kind = question_kind(question)
-        terms = content_terms(query)
+        terms = question_terms(query, generation)
         best = self._best_sentence(generation, hits, query_vector, terms, kind)
-        confidence = self._confidence(hits, best, terms)
+        features = self._features(hits, best, terms)
+        confidence = confidence_from(features)
         citations = tuple(_citation(h) for h in hits[:k])
-        if best is None or confidence < self.config.abstain_threshold:
+        sentence = best.hit.passage.text[best.start:best.end] if best is not None else None
+        debug = {"kind": kind.value, "sentence": sentence, **features}
+        if best is None or sentence is None or confidence < self.config.abstain_threshold:
             return Answer(question=question, text=None, span=None, abstained=True,
-                          related=citations, confidence=confidence)
-        sentence = best.hit.passage.text[best.start:best.end]
+                          related=citations, confidence=confidence, debug=debug)
         span = extract_span(sentence, kind, question)
         # The passage holding the chosen sentence is cited first.
         ordered = [best.hit] + [h for h in hits if h is not best.hit]
         return Answer(question=question, text=sentence, span=span, abstained=False,
                       citations=tuple(_citation(h) for h in ordered[:k]), confidence=confidence,
-                      debug={"kind": kind.value, "sentence_cosine": best.cosine})
+                      debug=debug)
 
     def _best_sentence(self, generation: Generation, hits: list[Hit], query_vector: np.ndarray,
-                       terms: list[str], kind: Kind) -> _Candidate | None:
+                       terms: QuestionTerms, kind: Kind) -> _Candidate | None:
         considered = hits[: self.config.passages_considered]
         spans = generation.sentences([h.passage.row for h in considered])
-        stems = {_stem(fold(t)) for t in terms}
         top_score = considered[0].score or 1.0
         best: _Candidate | None = None
         for rank, hit in enumerate(considered):
-            rows = spans.get(hit.passage.row, [])
+            rows = spans.get(hit.passage.row) or []
             if not rows:
                 continue
             vectors = generation.sentence_vectors[[r for r, _, _ in rows]]
             cosines = vectors @ query_vector
-            for (_, start, end), cosine in zip(rows, cosines):
+            relative = hit.score / top_score if top_score > 0 else 0.0
+            stems = [set(word_stems(hit.passage.text[start:end])) for _, start, end in rows]
+            passage_overlap = terms.coverage(set().union(*stems))
+            for j, ((_, start, end), cosine) in enumerate(zip(rows, cosines)):
                 sentence = hit.passage.text[start:end]
-                words = {_stem(w) for w in re.findall(r"\w+", fold(sentence))}
-                overlap = len(stems & words) / len(stems) if stems else 0.0
-                score = (0.55 * float(cosine) + 0.25 * overlap
-                         + 0.15 * (hit.score / top_score) + 0.1 * _kind_match(sentence, kind))
+                context = stems[j] | stems[j - 1] if j else stems[j]
+                score = (_W_COSINE * float(cosine) + _W_OVERLAP * terms.coverage(stems[j])
+                         + _W_CONTEXT * terms.coverage(context)
+                         + _W_PASSAGE_OVERLAP * passage_overlap
+                         + _W_PASSAGE * relative + _W_KIND * _kind_match(sentence, kind))
                 if best is None or score > best.score:
                     best = _Candidate(hit, rank, start, end, score, float(cosine))
         return best
 
     @staticmethod
-    def _confidence(hits: list[Hit], best: _Candidate | None, terms: list[str]) -> float:
+    def _features(hits: list[Hit], best: _Candidate | None,
+                  terms: QuestionTerms) -> dict[str, float]:
         if best is None:
-            return 0.0
-        passage_words = {_stem(w) for w in re.findall(r"\w+", fold(best.hit.passage.text))}
-        stems = [_stem(fold(t)) for t in terms]
-        coverage = sum(s in passage_words for s in stems) / len(stems) if stems else 0.0
-        dense = max((h.dense_score or 0.0) for h in hits[:3])
-        return 0.5 * dense + 0.3 * best.cosine + 0.2 * coverage
+            return {"sentence_cosine": 0.0, "passage_cosine": 0.0, "coverage": 0.0,
+                    "missing": 1.0}
+        passage = best.hit.passage
+        stems = set(word_stems(f"{passage.title} {passage.text}"))
+        return {"sentence_cosine": best.cosine,
+                "passage_cosine": max((h.dense_score or 0.0) for h in hits[:3]),
+                "coverage": terms.coverage(stems),
+                "missing": terms.missing()}
+
+
+def confidence_from(features: dict[str, float]) -> float:
+    """The refusal model: a logistic score in (0, 1) of the evidence ``features``."""
+    z = _CONFIDENCE_BIAS + sum(w * features.get(name, 0.0)
+                               for name, w in _CONFIDENCE_WEIGHTS.items())
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 def _kind_match(sentence: str, kind: Kind) -> float:
@@ -185,45 +309,51 @@ def _kind_match(sentence: str, kind: Kind) -> float:
     if kind is Kind.DATE:
         return 1.0 if _DATE.search(sentence) else 0.0
     if kind in (Kind.PERSON, Kind.PLACE):
-        return 1.0 if _NAME.search(sentence[1:]) else 0.0
+        return 1.0 if any(_clean_name(m.group(0)) for m in _NAME.finditer(sentence, 1)) else 0.0
     return 0.0
 
 
 def extract_span(sentence: str, kind: Kind, question: str) -> str | None:
     """The phrase of ``sentence`` that answers a ``kind`` question, or None."""
-    question_words = {_stem(w) for w in re.findall(r"\w+", fold(question))}
+    question_words = set(word_stems(question))
     if kind is Kind.NUMBER:
-        return _closest_match(sentence, _NUMBER, question_words, need_digit=False)
+        return _closest_match(sentence, _NUMBER, question_words)
     if kind is Kind.DATE:
         return _closest_match(sentence, _DATE, question_words)
     if kind is Kind.PLACE:
-        for match in _PLACE_CUE.finditer(sentence):
-            if not _in_question(match.group(1), question_words):
-                return match.group(1)
+        places = [m for m in _PLACE_CUE.finditer(sentence)
+                  if _clean_name(m.group(1)) and not _in_question(m.group(1), question_words)]
+        if places:
+            chosen = _closest_to_terms(sentence, places, question_words)
+            return _clean_name(chosen.group(1))
     if kind in (Kind.PERSON, Kind.PLACE):
         names = [m for m in _NAME.finditer(sentence)
-                 if not _in_question(m.group(0), question_words) and not _is_sentence_start(m, sentence)]
+                 if _clean_name(m.group(0)) and not _in_question(m.group(0), question_words)
+                 and not (m.start() == 0 and " " not in m.group(0))]  # "Despite", "Instead"
         if names:
-            return _closest_to_terms(sentence, names, question_words).group(0)
+            return _clean_name(_closest_to_terms(sentence, names, question_words).group(0))
     return None
 
 
-def _is_sentence_start(match: re.Match[str], sentence: str) -> bool:
-    """A capitalised word that opens the sentence is usually not a name (unless multi-word)."""
-    return match.start() == 0 and " " not in match.group(0)
+def _clean_name(phrase: str) -> str | None:
+    """``phrase`` without leading words that are not names ("This Friday" → None)."""
+    words = phrase.rstrip(".").split()
+    while words and words[0].lower().strip("'’") in _NOT_NAMES:
+        words.pop(0)
+    while words and words[-1].lower() in _NOT_NAMES | {"of", "de", "von", "van", "der"}:
+        words.pop()
+    return " ".join(words) or None
 
 
 def _in_question(phrase: str, question_words: set[str]) -> bool:
-    words = [_stem(w) for w in re.findall(r"\w+", fold(phrase))]
+    words = [w for w in word_stems(phrase) if w not in STOPWORDS]
     return bool(words) and all(w in question_words for w in words)
 
 
-def _closest_match(sentence: str, pattern: re.Pattern[str], question_words: set[str],
-                   need_digit: bool = False) -> str | None:
+def _closest_match(sentence: str, pattern: re.Pattern[str],
+                   question_words: set[str]) -> str | None:
     matches = [m for m in pattern.finditer(sentence) if m.group(0).strip()
                and not _in_question(m.group(0), question_words)]
-    if need_digit:
-        matches = [m for m in matches if re.search(r"\d", m.group(0))]
     if not matches:
         return None
     return _closest_to_terms(sentence, matches, question_words).group(0).strip()
@@ -232,8 +362,9 @@ def _closest_match(sentence: str, pattern: re.Pattern[str], question_words: set[
 def _closest_to_terms(sentence: str, matches: list[re.Match[str]],
                       question_words: set[str]) -> re.Match[str]:
     """The match nearest (in characters) to a word of the question; the first on ties."""
-    anchors = [m.start() for m in re.finditer(r"\w+", sentence)
-               if _stem(fold(m.group(0))) in question_words]
+    anchors = [m.start() for m in _WORD.finditer(sentence)
+               if m.group(0).lower() not in STOPWORDS
+               and stem(fold(m.group(0))) in question_words]
     if not anchors:
         return matches[0]
 

@@ -229,5 +229,57 @@ def telegram_command(config_file: Path | None, seeds_dir: Path | None,
     run_bot(settings, make_service(settings))
 
 
+@main.command("eval")
+@settings_options
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
+@click.option("--limit", type=click.IntRange(0), default=1000, show_default=True,
+              help="Questions asked, evenly spread over the file (0 = all).")
+@click.option("--seed", type=int, default=None,
+              help="Sample the questions at random with this seed instead of evenly.")
+@click.option("--out-of-corpus/--no-out-of-corpus", default=True, show_default=True,
+              help="SQuAD: also index every other article and check that questions about the "
+                   "articles left out are refused.")
+@click.option("--threshold", type=float, default=None,
+              help="Use this abstain_threshold for the run (default: the setting).")
+@click.option("--fusion", type=click.Choice(["weighted", "rrf"]), default=None,
+              help="Use this fusion for the run (default: the setting).")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="SQuAD: keep the temporary indexes here and reuse them.")
+def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
+                 file: Path, as_json: bool, limit: int, seed: int | None, out_of_corpus: bool,
+                 threshold: float | None, fusion: str | None, cache_dir: Path | None) -> None:
+    """Measure retrieval, answers and refusals on FILE.
+
+    FILE is qabot's eval JSONL (asked against the configured index) or SQuAD v1.1/v2.0 JSON (its
+    paragraphs are indexed into a temporary folder first). Prints a table, or --json.
+    """
+    from .evaluate import evaluate_jsonl, evaluate_squad, is_squad_file
+
+    settings = load(config_file, seeds_dir, index_dir, abstain_threshold=threshold,
+                    fusion=fusion)
+    service = make_service(settings)
+    progress = tqdm_progress()
+    if is_squad_file(file):
+        report = evaluate_squad(file, service.embedder, service.retriever.config,
+                                service.answerer.config, limit=limit or None, seed=seed,
+                                out_of_corpus=out_of_corpus, cache_dir=cache_dir,
+                                progress=progress)
+    else:
+        report = evaluate_jsonl(file, service.generation(), service.answerer,
+                                limit=limit or None, seed=seed, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    click.echo(f"{report.file} ({report.kind}): "
+               + ", ".join(f"{v} {k}" for k, v in report.counts.items())
+               + f"; {report.seconds:.0f} s")
+    width = max(len(name) for name in report.metrics) if report.metrics else 10
+    click.echo(f"{'measure':<{width}}  value")
+    for name, value in report.metrics.items():
+        click.echo(f"{name:<{width}}  {value:.3f}")
+    click.echo(", ".join(f"{k}={v}" for k, v in report.settings.items()))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

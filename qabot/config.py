@@ -56,12 +56,15 @@ class Settings(BaseSettings):
     top_k: int = Field(3, ge=1, le=20, description="Citations shown with an answer.")
     candidates: int = Field(40, ge=5, le=1000, description="Passages each retriever returns "
                                                            "before fusion.")
-    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How dense and lexical "
-                                               "rankings are fused.")
+    fusion: Literal["rrf", "weighted"] = Field("weighted", description="How dense and lexical "
+                                               "evidence is fused: score-weighted or RRF.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    dense_weight: float = Field(0.5, ge=0, le=1, description="Weight of the dense score in "
-                                                             "weighted fusion (lexical gets the rest).")
-    abstain_threshold: float = Field(0.5, description="Answers whose confidence is below this "
+    dense_weight: float = Field(0.6, ge=0, le=1, description="Weight of the dense scores in "
+                                                             "fusion (lexical BM25 gets the rest).")
+    sentence_weight: float = Field(0.7, ge=0, le=1, description="Share of the dense weight given "
+                                   "to a passage's best sentence cosine (the rest: its passage "
+                                   "cosine).")
+    abstain_threshold: float = Field(0.45, ge=0, le=1, description="Answers whose confidence is below this "
                                      "are refused; see README 'Tuning refusals'.")
     followup_ttl_s: float = Field(600.0, ge=0, description="Seconds a chat remembers its topic "
                                                            "for follow-up questions.")

@@ -306,6 +306,26 @@ class Generation:
             return self._db.execute(
                 "SELECT source, title, date FROM articles ORDER BY date DESC, source").fetchall()
 
+    def document_frequency(self, term: str) -> int:
+        """Passages whose text holds ``term`` (tokenized as FTS5 does: porter, no accents).
+
+        Answer selection weights question words by rarity (IDF) with this; results are cached.
+        """
+        cache: dict[str, int] = self.__dict__.setdefault("_df_cache", {})
+        if term in cache:
+            return cache[term]
+        quoted = 'text : "' + term.replace('"', '""') + '"'
+        with self._db_lock:
+            try:
+                (count,) = self._db.execute(
+                    "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
+                    (quoted,)).fetchone()
+            except sqlite3.OperationalError:
+                count = 0
+        if len(cache) < 100_000:
+            cache[term] = int(count)
+        return int(count)
+
 
 def read_manifest(path: Path) -> dict[str, Any]:
     """The parsed manifest of a generation directory."""

@@ -45,7 +45,7 @@ class QabotService:
         self.store = IndexStore(settings.index_dir)
         self.retriever = HybridRetriever(self.embedder, RetrievalConfig(
             candidates=settings.candidates, fusion=settings.fusion, rrf_k=settings.rrf_k,
-            dense_weight=settings.dense_weight))
+            dense_weight=settings.dense_weight, sentence_weight=settings.sentence_weight))
         self.answerer = Answerer(self.retriever, AnswerConfig(
             abstain_threshold=settings.abstain_threshold, top_k=settings.top_k))
         self._generation: Generation | None = None
