@@ -98,6 +98,7 @@ although also as if then there here what which who where why how some many most 
 monday tuesday wednesday thursday friday saturday sunday january february march april may june
 july august september october november december today yesterday president mr mrs ms dr""".split())
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PRONOUN_START = re.compile(r"(?:He|She|It|They|His|Her|Its|Their|There|Then)\b")
 
 # Sentence score weights (fitted on SQuAD v1.1 dev with `qabot eval`, see docs/answers.md).
 _W_COSINE = 1.0
@@ -206,6 +207,7 @@ class _Candidate:
     end: int
     score: float
     cosine: float
+    previous: tuple[int, int] | None = None  # the sentence before, for "He ..." answers
 
 
 @dataclass
@@ -250,6 +252,9 @@ class Answerer:
             return Answer(question=question, text=None, span=None, abstained=True,
                           related=citations, confidence=confidence, debug=debug)
         span = extract_span(sentence, kind, question)
+        if span is None and best.previous and _PRONOUN_START.match(sentence):
+            # "He is also considered the mentor…": the name is in the sentence before.
+            span = extract_span(best.hit.passage.text[slice(*best.previous)], kind, question)
         # The passage holding the chosen sentence is cited first.
         ordered = [best.hit] + [h for h in hits if h is not best.hit]
         return Answer(question=question, text=sentence, span=span, abstained=False,
@@ -279,7 +284,8 @@ class Answerer:
                          + _W_PASSAGE_OVERLAP * passage_overlap
                          + _W_PASSAGE * relative + _W_KIND * _kind_match(sentence, kind))
                 if best is None or score > best.score:
-                    best = _Candidate(hit, rank, start, end, score, float(cosine))
+                    previous = (rows[j - 1][1], rows[j - 1][2]) if j else None
+                    best = _Candidate(hit, rank, start, end, score, float(cosine), previous)
         return best
 
     @staticmethod
