@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: this exact spec takes the local CPU wheel instead of gigabytes of CUDA.
 	$(PY) -m pip install --disable-pip-version-check -q torch==2.13.0
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(VENV)/bin/qabot prepare  # export the ONNX encoder once, so the first question is fast
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install qabot with its test tools
@@ -30,6 +31,7 @@ test: install  ## set up and run the whole test suite
 	$(PY) -m pytest
 
 bench: install  ## print the performance table (see bench/README.md)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
 	$(PY) bench/run.py
 
 clean:  ## remove built indexes and caches (not the virtualenv)
