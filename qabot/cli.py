@@ -281,5 +281,22 @@ def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
     click.echo(", ".join(f"{k}={v}" for k, v in report.settings.items()))
 
 
+@main.command("prepare")
+@settings_options
+def prepare_command(config_file: Path | None, seeds_dir: Path | None,
+                    index_dir: Path | None) -> None:
+    """Export the embedding model to ONNX once (cached), so the first question is fast.
+
+    `make install` runs this. With encoder = "torch" (or a model ONNX cannot run) it does nothing.
+    """
+    from .embedding import OnnxEmbedder
+
+    settings = load(config_file, seeds_dir, index_dir)
+    embedder = make_service(settings).embedder
+    if isinstance(embedder, OnnxEmbedder):
+        click.echo(f"ONNX encoder ready: {embedder.prepare()}")
+    else:
+        click.echo(f"encoder {settings.encoder!r} for {settings.model!r}: nothing to prepare")
+
 if __name__ == "__main__":  # pragma: no cover
     main()
