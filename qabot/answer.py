@@ -60,7 +60,7 @@ _KIND_PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
                             re.I)),
 ]
 
-_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+_NUMBER_WORDS = (r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
                  r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
                  r"sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|dozens?|million|"
                  r"millions|billion|billions|half|once|twice")
@@ -98,6 +98,7 @@ although also as if then there here what which who where why how some many most 
 monday tuesday wednesday thursday friday saturday sunday january february march april may june
 july august september october november december today yesterday president mr mrs ms dr""".split())
 _WORD = re.compile(r"\w+", re.UNICODE)
+_ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b", re.I)
 _PRONOUN_START = re.compile(r"(?:He|She|It|They|His|Her|Its|Their|There|Then)\b")
 
 # Sentence score weights (fitted on SQuAD v1.1 dev with `qabot eval`, see docs/answers.md).
@@ -154,7 +155,7 @@ def word_stems(text: str) -> list[str]:
 class AnswerConfig:
     """Knobs of answer selection (from ``Settings``)."""
 
-    abstain_threshold: float = 0.45
+    abstain_threshold: float = 0.35
     top_k: int = 3
     passages_considered: int = 5
 
@@ -325,7 +326,11 @@ def extract_span(sentence: str, kind: Kind, question: str) -> str | None:
     if kind is Kind.NUMBER:
         return _closest_match(sentence, _NUMBER, question_words)
     if kind is Kind.DATE:
-        return _closest_match(sentence, _DATE, question_words)
+        date = _closest_match(sentence, _DATE, question_words)
+        year = re.search(r"\b\d{3,4}s?\b", date or "")
+        if date and year and _ASKS_YEAR.search(question):
+            return year.group(0)  # "In what year…?" → "2014", not "June 4, 2014"
+        return date
     if kind is Kind.PLACE:
         places = [m for m in _PLACE_CUE.finditer(sentence)
                   if _clean_name(m.group(1)) and not _in_question(m.group(1), question_words)]
