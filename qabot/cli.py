@@ -129,15 +129,43 @@ def main() -> None:
 @click.option("--rebuild", is_flag=True, help="Re-embed everything instead of reusing vectors.")
 @click.option("--no-wait", is_flag=True,
               help="Exit with status 75 instead of waiting when another build is running.")
+@click.option("--watch", is_flag=True,
+              help="Keep running and re-index whenever files in the seeds folder change.")
 def index_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
-                  rebuild: bool, no_wait: bool) -> None:
+                  rebuild: bool, no_wait: bool, watch: bool) -> None:
     """Build or update the index from the seeds folder.
 
     Only new or changed passages are embedded; a run with no changes returns at once. Bad files
-    are named and skipped; the rest is indexed.
+    are named and skipped; the rest is indexed. Readers (REPL, bot, `ask` on stdin) switch to the
+    new index between questions.
     """
     settings = load(config_file, seeds_dir, index_dir)
-    click.echo(run_index(make_service(settings), rebuild=rebuild, wait=not no_wait))
+    service = make_service(settings)
+    click.echo(run_index(service, rebuild=rebuild, wait=not no_wait))
+    if watch:
+        _watch(service)
+
+
+def _watch(service: QabotService) -> None:
+    import threading
+
+    from .watch import watch_seeds
+
+    def reindex() -> None:
+        try:
+            click.echo(run_index(service))
+        except QabotError as exc:  # keep watching: the next change may fix it
+            click.echo(f"error: {exc}", err=True)
+
+    def ready() -> None:
+        click.echo(f"Watching {service.settings.seeds_dir} for changes (Ctrl-C to stop)...")
+
+    stop = threading.Event()
+    try:
+        watch_seeds(service.settings.seeds_dir, reindex, stop, on_ready=ready)
+    except KeyboardInterrupt:
+        stop.set()
+        click.echo("stopped watching")
 
 
 @main.command("ask")

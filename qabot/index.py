@@ -487,6 +487,8 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
     previous = None if rebuild else _load_previous(store, embedder.model_id)
     plan = _plan_vectors(passages, previous)
     to_embed_texts = plan.new_texts
+    log.info("embedding %d new texts (%d of %d passages are new)", len(to_embed_texts),
+             plan.embedded_passages, len(passages))
     if progress is not None:
         progress("embedding", 0, len(to_embed_texts))
     done = 0
