@@ -22,7 +22,7 @@ import logging
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
@@ -71,7 +71,8 @@ _UNIT = (r"%|percent|per\s+cent|million|billion|trillion|thousand|hundred|km|kil
          r"weeks?|days?|hours?|minutes?|seconds?|people|persons|inhabitants|residents|dollars|"
          r"euros|pounds|times|points|games|members|students|soldiers|troops|deaths|casualties")
 _NUMBER = re.compile(
-    rf"(?:{_QUALIFIER})?(?:[$€£]\s?)?(?:\d{{1,3}}(?:[,\u00a0 ]\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?|"
+    rf"(?:{_QUALIFIER})?(?:[$€£]\s?)?"
+    rf"(?:\d{{1,3}}(?:[,\u00a0 ]\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?|"
     rf"\b(?:{_NUMBER_WORDS})\b)(?:[\s-]+(?:{_NUMBER_WORDS})\b)*"
     rf"(?:\s*(?:{_UNIT})\b)?", re.I)
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -105,7 +106,8 @@ _PRONOUN_START = re.compile(r"(?:He|She|It|They|His|Her|Its|Their|There|Then)\b"
 _W_COSINE = 1.0
 _W_OVERLAP = 0.6  # question words in the sentence
 _W_CONTEXT = 0.8  # ... in the sentence and the one before it ("He" → the name said before)
-_W_PASSAGE_OVERLAP = 0.6  # ... anywhere in its passage
+_W_PASSAGE_OVERLAP = 0.3  # ... anywhere in its passage
+_IDF_POWER = 2.0  # overlaps weight words by IDF squared: the rare words of a question decide
 _W_PASSAGE = 1.2  # the passage's retrieval score relative to the best passage
 _W_KIND = 0.3
 # Refusal model: confidence = sigmoid(bias + sum(weight * feature)).
@@ -168,12 +170,12 @@ class QuestionTerms:
     idf: tuple[float, ...]
     present: tuple[bool, ...]
 
-    def coverage(self, stems: set[str]) -> float:
-        """IDF-weighted share of the question's words found in ``stems``."""
-        total = sum(self.idf)
+    def coverage(self, stems: set[str], power: float = 1.0) -> float:
+        """IDF-weighted share of the question's words found in ``stems`` (weights IDF**power)."""
+        total = sum(w ** power for w in self.idf)
         if not total:
             return 0.0
-        return sum(w for s, w in zip(self.stems, self.idf) if s in stems) / total
+        return sum(w ** power for s, w in zip(self.stems, self.idf) if s in stems) / total
 
     def missing(self) -> float:
         """IDF-weighted share of the question's words that no passage of the corpus holds."""
@@ -209,14 +211,6 @@ class _Candidate:
     score: float
     cosine: float
     previous: tuple[int, int] | None = None  # the sentence before, for "He ..." answers
-
-
-@dataclass
-class Evidence:
-    """Everything the answer was decided on; kept in ``Answer.debug`` and used by the eval."""
-
-    kind: Kind
-    features: dict[str, float] = field(default_factory=dict)
 
 
 class Answerer:
@@ -276,12 +270,13 @@ class Answerer:
             cosines = vectors @ query_vector
             relative = hit.score / top_score if top_score > 0 else 0.0
             stems = [set(word_stems(hit.passage.text[start:end])) for _, start, end in rows]
-            passage_overlap = terms.coverage(set().union(*stems))
+            passage_overlap = terms.coverage(set().union(*stems), _IDF_POWER)
             for j, ((_, start, end), cosine) in enumerate(zip(rows, cosines)):
                 sentence = hit.passage.text[start:end]
                 context = stems[j] | stems[j - 1] if j else stems[j]
-                score = (_W_COSINE * float(cosine) + _W_OVERLAP * terms.coverage(stems[j])
-                         + _W_CONTEXT * terms.coverage(context)
+                score = (_W_COSINE * float(cosine)
+                         + _W_OVERLAP * terms.coverage(stems[j], _IDF_POWER)
+                         + _W_CONTEXT * terms.coverage(context, _IDF_POWER)
                          + _W_PASSAGE_OVERLAP * passage_overlap
                          + _W_PASSAGE * relative + _W_KIND * _kind_match(sentence, kind))
                 if best is None or score > best.score:

@@ -275,7 +275,8 @@ def _squad_metrics(outcomes: Sequence[_Outcome]) -> dict[str, float]:
         metrics["answered"] = sum(1 for o in answerable if not o.answer.abstained) / n
     impossible = [o for o in outcomes if not o.question.answerable]
     if impossible:
-        metrics["unanswerable_refused"] = sum(o.answer.abstained for o in impossible) / len(impossible)
+        refused = sum(o.answer.abstained for o in impossible)
+        metrics["unanswerable_refused"] = refused / len(impossible)
     return metrics
 
 

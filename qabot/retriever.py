@@ -92,7 +92,7 @@ class HybridRetriever:
 
     def candidates(self, generation: Generation, query: str,
                    query_vector: np.ndarray) -> Candidates:
-        """Dense and lexical candidates of ``query`` with their passage, sentence and BM25 scores."""
+        """Dense and lexical candidates of ``query`` with passage, sentence and BM25 scores."""
         depth = self.config.candidates
         dense = generation.dense_search(query_vector, depth)
         lexical = generation.lexical_search(fts_query(query), depth)
