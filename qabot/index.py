@@ -633,7 +633,7 @@ def make_faiss_index(vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
         index.add(vectors)
         return index, {"type": "IndexFlatIP"}
     nlist = 1 << max(4, int(round(np.log2(2 * np.sqrt(count)))))
-    nprobe = max(32, nlist // 32)
+    nprobe = min(nlist, max(32, nlist // 32))
     quantizer = faiss.IndexFlatIP(dimension)
     index = faiss.IndexIVFScalarQuantizer(quantizer, dimension, nlist,
                                           faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
