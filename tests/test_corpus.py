@@ -349,19 +349,22 @@ def test_fifo_is_skipped_without_blocking(tmp_path: Path) -> None:
     assert skipped == [SkippedFile("pipe.txt", "cannot read: not a regular file")]
 
 
-def test_permission_denied(tmp_path: Path) -> None:
+def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # chmod 000 does not stop root (CI runs as root), so the OS refusal is simulated at open().
     path = write(tmp_path, "secret.txt", "Title\nBody.\n")
-    path.chmod(0)
-    try:
-        if os.access(path, os.R_OK):
-            pytest.skip("running with privileges that ignore file permissions")
-        [seed] = discover(tmp_path)
-        assert seed.content_hash == ""
-        articles, skipped = read_file(seed)
-        assert articles == []
-        assert skipped == [SkippedFile("secret.txt", "cannot read: Permission denied")]
-    finally:
-        path.chmod(0o644)
+    real_open = open
+
+    def refusing_open(file: object, *args: object, **kwargs: object) -> object:
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", refusing_open)
+    [seed] = discover(tmp_path)
+    assert seed.content_hash == ""
+    articles, skipped = read_file(seed)
+    assert articles == []
+    assert skipped == [SkippedFile("secret.txt", "cannot read: Permission denied")]
 
 
 # ------------------------------------------------------------------------------ discovery
