@@ -157,7 +157,7 @@ def word_stems(text: str) -> list[str]:
 class AnswerConfig:
     """Knobs of answer selection (from ``Settings``)."""
 
-    abstain_threshold: float = 0.35
+    abstain_threshold: float = 0.25
     top_k: int = 3
     passages_considered: int = 5
 

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(0.7, ge=0, le=1, description="Share of the dense weight given "
                                    "to a passage's best sentence cosine (the rest: its passage "
                                    "cosine).")
-    abstain_threshold: float = Field(0.35, ge=0, le=1, description="Answers whose confidence "
+    abstain_threshold: float = Field(0.25, ge=0, le=1, description="Answers whose confidence "
                                      "(0-1) is below this are refused; see README 'Tuning "
                                      "refusals'.")
     followup_ttl_s: float = Field(600.0, ge=0, description="Seconds a chat remembers its topic "
