@@ -111,8 +111,8 @@ _IDF_POWER = 2.0  # overlaps weight words by IDF squared: the rare words of a qu
 _W_PASSAGE = 1.2  # the passage's retrieval score relative to the best passage
 _W_KIND = 0.3
 # Refusal model: confidence = sigmoid(bias + sum(weight * feature)).
-_CONFIDENCE_BIAS = -12.0
-_CONFIDENCE_WEIGHTS = {"sentence_cosine": 11.2, "passage_cosine": 7.9, "coverage": 6.5}
+_CONFIDENCE_BIAS = -11.5
+_CONFIDENCE_WEIGHTS = {"sentence_cosine": 11.3, "passage_cosine": 6.5, "coverage": 7.2}
 
 
 def question_kind(question: str) -> Kind:
@@ -157,7 +157,7 @@ def word_stems(text: str) -> list[str]:
 class AnswerConfig:
     """Knobs of answer selection (from ``Settings``)."""
 
-    abstain_threshold: float = 0.25
+    abstain_threshold: float = 0.3
     top_k: int = 3
     passages_considered: int = 5
 

@@ -59,12 +59,12 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "weighted"] = Field("weighted", description="How dense and lexical "
                                                "evidence is fused: score-weighted or RRF.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    dense_weight: float = Field(0.6, ge=0, le=1, description="Weight of the dense scores in "
+    dense_weight: float = Field(0.7, ge=0, le=1, description="Weight of the dense scores in "
                                                              "fusion (lexical BM25 gets the rest).")
     sentence_weight: float = Field(0.7, ge=0, le=1, description="Share of the dense weight given "
                                    "to a passage's best sentence cosine (the rest: its passage "
                                    "cosine).")
-    abstain_threshold: float = Field(0.25, ge=0, le=1, description="Answers whose confidence "
+    abstain_threshold: float = Field(0.3, ge=0, le=1, description="Answers whose confidence "
                                      "(0-1) is below this are refused; see README 'Tuning "
                                      "refusals'.")
     followup_ttl_s: float = Field(600.0, ge=0, description="Seconds a chat remembers its topic "

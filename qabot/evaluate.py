@@ -309,16 +309,25 @@ def _paragraph_map(squad: SquadSet, folder: Path,
     """(seed file, parsed paragraph number) → (article, SQuAD paragraph), matched by text so a
     paragraph the parser reads differently is simply never counted as found."""
     mapping: dict[tuple[str, int], tuple[int, int]] = {}
+    seeds = {seed.name: seed for seed in corpus.discover(folder)}
     for name, a in names.items():
-        wanted = {corpus._clean(p): i for i, p in enumerate(squad.articles[a][1])}
-        seed = next(s for s in corpus.discover(folder) if s.name == name)
-        parsed, _ = corpus.read_file(seed)
+        wanted = {_text_key(p): i for i, p in enumerate(squad.articles[a][1])}
+        parsed, _ = corpus.read_file(seeds[name])
         for article in parsed:
             for paragraph in article.paragraphs:
-                index = wanted.get(paragraph.text)
+                index = wanted.get(_text_key(paragraph.text))
                 if index is not None:
                     mapping[(name, paragraph.number)] = (a, index)
     return mapping
+
+
+def _text_key(text: str) -> str:
+    """``text`` without whitespace, invisible or control characters, NFC: how a paragraph is
+    recognised after the corpus reader has cleaned it."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+
+
+_INVISIBLE = re.compile(r"[\s\x00-\x1f\x7f\u200b-\u200d\u2060\ufeff\u00ad]+")
 
 
 def _build(squad: SquadSet, work: Path, embedder: Embedder, articles: Sequence[int] | None,

@@ -66,7 +66,7 @@ class RetrievalConfig:
     candidates: int = 40
     fusion: Literal["rrf", "weighted"] = "weighted"
     rrf_k: int = 60
-    dense_weight: float = 0.6
+    dense_weight: float = 0.7
     sentence_weight: float = 0.7
 
 
