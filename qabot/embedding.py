@@ -432,9 +432,24 @@ class OnnxEmbedder:
 
     def embed_documents(self, texts: Sequence[str],
                         progress: ProgressCallback | None = None) -> np.ndarray:
-        """Embed in length-sorted batches on every core."""
-        vectors, _ = self._embed(texts, None, progress)
-        return vectors
+        """Embed in length-sorted batches on every core; repeated texts are encoded once."""
+        unique = list(dict.fromkeys(texts))
+        if len(unique) == len(texts):
+            return self._embed(texts, None, progress)[0]
+        position = {text: i for i, text in enumerate(unique)}
+        reported = 0
+
+        def count_all(n: int) -> None:  # progress counts the texts asked for, repeats included
+            nonlocal reported
+            step = min(len(texts) - reported, round(n * len(texts) / len(unique)))
+            reported += step
+            if progress is not None:
+                progress(step)
+
+        vectors = self._embed(unique, None, count_all)[0]
+        if progress is not None and reported < len(texts):
+            progress(len(texts) - reported)
+        return vectors[[position[text] for text in texts]]
 
     def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
                          progress: ProgressCallback | None = None
