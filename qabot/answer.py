@@ -105,11 +105,10 @@ _PRONOUN_START = re.compile(r"(?:He|She|It|They|His|Her|Its|Their|There|Then)\b"
 # Sentence score weights (fitted on SQuAD v1.1 dev with `qabot eval`, see docs/answers.md).
 _W_COSINE = 1.0
 _W_OVERLAP = 0.6  # question words in the sentence
-_W_CONTEXT = 0.8  # ... in the sentence and the one before it ("He" → the name said before)
-_W_PASSAGE_OVERLAP = 0.3  # ... anywhere in its passage
+_W_CONTEXT = 0.4  # ... in the sentence and the one before it ("He" → the name said before)
 _IDF_POWER = 2.0  # overlaps weight words by IDF squared: the rare words of a question decide
-_W_PASSAGE = 1.2  # the passage's retrieval score relative to the best passage
-_W_KIND = 0.3
+_W_PASSAGE = 0.5  # the passage's retrieval score relative to the best passage
+_W_KIND = 0.2
 # Refusal model: confidence = sigmoid(bias + sum(weight * feature)).
 _CONFIDENCE_BIAS = -11.5
 _CONFIDENCE_WEIGHTS = {"sentence_cosine": 11.3, "passage_cosine": 6.5, "coverage": 7.2}
@@ -270,14 +269,12 @@ class Answerer:
             cosines = vectors @ query_vector
             relative = hit.score / top_score if top_score > 0 else 0.0
             stems = [set(word_stems(hit.passage.text[start:end])) for _, start, end in rows]
-            passage_overlap = terms.coverage(set().union(*stems), _IDF_POWER)
             for j, ((_, start, end), cosine) in enumerate(zip(rows, cosines)):
                 sentence = hit.passage.text[start:end]
                 context = stems[j] | stems[j - 1] if j else stems[j]
                 score = (_W_COSINE * float(cosine)
                          + _W_OVERLAP * terms.coverage(stems[j], _IDF_POWER)
                          + _W_CONTEXT * terms.coverage(context, _IDF_POWER)
-                         + _W_PASSAGE_OVERLAP * passage_overlap
                          + _W_PASSAGE * relative + _W_KIND * _kind_match(sentence, kind))
                 if best is None or score > best.score:
                     previous = (rows[j - 1][1], rows[j - 1][2]) if j else None
