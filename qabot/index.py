@@ -499,8 +499,7 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
         if progress is not None:
             progress("embedding", done, len(to_embed_texts))
 
-    new_vectors = embedder.embed_documents(to_embed_texts, progress=advance) if to_embed_texts \
-        else np.zeros((0, embedder.dimension), dtype=np.float32)
+    new_vectors = _embed_new(embedder, plan, advance)
     passage_vectors, sentence_vectors = plan.assemble(new_vectors, previous, embedder.dimension)
 
     name = store._next_name()
@@ -552,6 +551,38 @@ class _VectorPlan:
 
         return (gather(self.passage_source, previous.passage_vectors if previous else None),
                 gather(self.sentence_source, previous.sentence_vectors if previous else None))
+
+
+def _embed_new(embedder: Embedder, plan: _VectorPlan, advance: Callable[[int], None]) -> np.ndarray:
+    """Vectors for ``plan.new_texts``. An embedder with ``embed_with_spans`` encodes only the
+    passages and pools each sentence from its passage's token vectors in the same pass ("late
+    chunking"), instead of encoding every sentence of a multi-sentence passage a second time."""
+    texts = plan.new_texts
+    late = getattr(embedder, "embed_with_spans", None)
+    if not texts or late is None:
+        return embedder.embed_documents(texts, progress=advance) if texts \
+            else np.zeros((0, embedder.dimension), dtype=np.float32)
+    # _plan_vectors puts a multi-sentence passage's sentence texts right after the passage.
+    spans_of = {position: spans for (kind, position), spans
+                in zip(plan.passage_source, plan.sentence_spans) if kind == "new"}
+    positions = sorted(spans_of)
+    reported = 0
+
+    def scaled(n: int) -> None:  # progress counts texts, sentences included
+        nonlocal reported
+        step = min(len(texts) - reported, round(n * len(texts) / len(positions)))
+        reported += step
+        advance(step)
+
+    passage_vectors, sentence_vectors = late(
+        [texts[p] for p in positions],
+        [spans_of[p] if len(spans_of[p]) > 1 else [] for p in positions], progress=scaled)
+    advance(len(texts) - reported)
+    out = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+    for p, vector, sentences in zip(positions, passage_vectors, sentence_vectors):
+        out[p] = vector
+        out[p + 1:p + 1 + len(sentences)] = sentences
+    return out
 
 
 def _plan_vectors(passages: Sequence[Passage], previous: _Previous | None) -> _VectorPlan:
