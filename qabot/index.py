@@ -362,13 +362,19 @@ def verify_files(path: Path, manifest: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- building
 
 
-def _load_previous(store: IndexStore, model_id: str) -> _Previous | None:
-    """The live generation's reusable parts, or None when it is absent, foreign or damaged."""
+def _load_previous(store: IndexStore, embedder: Embedder) -> _Previous | None:
+    """The live generation's reusable parts, or None when it is absent, foreign, damaged, or its
+    vectors were made another way (then everything is re-embedded)."""
     try:
-        generation = store.open_current(model_id=model_id, verify=True)
+        generation = store.open_current(model_id=embedder.model_id, verify=True)
     except (IndexMissingError, IndexMismatchError, IndexCorruptError) as exc:
         if not isinstance(exc, IndexMissingError):
             log.warning("not reusing the current index: %s", exc.message)
+        return None
+    if generation.manifest.get("chunking") != _chunking(embedder):
+        log.warning("not reusing the current index: its passages or sentence vectors were made "
+                    "with other settings (%s)", generation.manifest.get("chunking"))
+        generation.close()
         return None
     try:
         db = generation._db
@@ -389,7 +395,10 @@ def _file_table(seeds: Iterable[corpus.SeedFile]) -> dict[str, str]:
 
 
 def _chunking(embedder: Embedder) -> dict[str, Any]:
-    return {"max_tokens": embedder.max_tokens, "splitter": "pysbd-v1"}
+    """How passages and sentence vectors are made; vectors are reused only when this matches."""
+    pooled = callable(getattr(embedder, "embed_with_spans", None))
+    return {"max_tokens": embedder.max_tokens, "splitter": "pysbd-v1",
+            "sentence_vectors": "pooled-from-passage" if pooled else "encoded-separately"}
 
 
 class _Lock:
@@ -484,7 +493,7 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
                           if seeds else "the seeds folder holds no .txt, .md, .html or .jsonl files",
                           hint="add article files to the seeds folder (see README 'Seed formats')")
 
-    previous = None if rebuild else _load_previous(store, embedder.model_id)
+    previous = None if rebuild else _load_previous(store, embedder)
     plan = _plan_vectors(passages, previous)
     to_embed_texts = plan.new_texts
     log.info("embedding %d new texts (%d of %d passages are new)", len(to_embed_texts),
