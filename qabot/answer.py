@@ -13,7 +13,7 @@ question, plus a typed span pulled out of it by patterns.
 * **Refusal.** ``confidence`` is a logistic score of the evidence: the best sentence and passage
   cosines and the IDF-weighted share of question words found in the chosen passage and in the
   corpus at all. Below ``abstain_threshold`` the answer is withheld and the passages are offered as
-  "related". The coefficients and the threshold were fitted with ``qabot eval`` (docs/answers.md).
+  "related". The coefficients and the threshold were fitted with ``qabot eval`` (README "How answers are chosen").
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b", re.I)
 _PRONOUN_START = re.compile(r"(?:He|She|It|They|His|Her|Its|Their|There|Then)\b")
 
-# Sentence score weights (fitted on SQuAD v1.1 dev with `qabot eval`, see docs/answers.md).
+# Sentence score weights (fitted on SQuAD v1.1 dev with `qabot eval`, see README "How answers are chosen").
 _W_COSINE = 1.0
 _W_OVERLAP = 0.6  # question words in the sentence
 _W_CONTEXT = 0.4  # ... in the sentence and the one before it ("He" → the name said before)

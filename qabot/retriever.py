@@ -5,7 +5,7 @@ FTS5, BM25 with the porter stemmer). Each candidate gets three signals: the pass
 best cosine over the passage's sentences (vectors precomputed at index time; a question usually
 paraphrases one sentence, which a whole-paragraph vector blurs) and its BM25 score relative to the
 query's best. ``weighted`` fusion adds them with fixed weights; ``rrf`` fuses the three rankings by
-reciprocal rank. Both were measured with ``qabot eval`` (see docs/answers.md); weighted is the
+reciprocal rank. Both were measured with ``qabot eval`` (see README "How answers are chosen"); weighted is the
 default.
 
 Also offered as a LangChain ``BaseRetriever`` (built lazily so the CLI does not pay for importing
