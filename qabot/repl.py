@@ -14,22 +14,23 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .chat import Conversation
 from .errors import QabotError
-from .render import NOT_IN_CORPUS, format_answer, format_report
+from .render import NOT_IN_CORPUS, citation_label, format_answer, format_report
 
 if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
     from rich.console import Console
     from rich.padding import Padding
     from rich.text import Text
 
-    from .index import BuildReport
+    from .index import BuildReport, ProgressFn
     from .schema import Answer, Citation
     from .service import QabotService
 
@@ -88,6 +89,8 @@ class _Warmup:
 
 @dataclass
 class _State:
+    """What the commands change: citations per answer (None = the setting) and the last answer."""
+
     k: int | None
     last: Answer | None = None
 
@@ -113,7 +116,7 @@ class Repl:
             return
         self.note(f"No index yet in {self.service.settings.index_dir}; building one from "
                   f"{self.service.settings.seeds_dir} …")
-        self.note(format_report(self._index(rebuild=False)))
+        self.note(format_report(self._index()))
 
     def banner(self) -> None:
         """How much is loaded, and where to find help."""
@@ -233,7 +236,7 @@ class Repl:
     def reindex(self) -> None:
         """Incremental index of the seeds folder; the next question uses the new generation."""
         try:
-            report = self._index(rebuild=False, wait=False)
+            report = self._index(wait=False)
         except QabotError as exc:
             self.error(exc)
             return
@@ -291,7 +294,7 @@ class Repl:
         if citation.title:
             head.append(citation.title, style="italic")
             head.append(" — ")
-        head.append(f"{citation.source} ¶{citation.paragraph}", style="cyan")
+        head.append(citation_label(citation), style="cyan")
         return head
 
     @staticmethod
@@ -317,7 +320,7 @@ class Repl:
 
     def error(self, exc: QabotError) -> None:
         """A domain error as one clear message; the REPL keeps going."""
-        message = f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        message = f"error: {exc}"  # QabotError's str: the message, then the hint in brackets
         if self.plain:
             print(message, file=sys.stderr, flush=True)
         else:
@@ -335,18 +338,20 @@ class Repl:
             return nullcontext()
         return self.console.status(message, spinner="dots")
 
-    def _index(self, rebuild: bool, wait: bool = True) -> BuildReport:
+    def _index(self, wait: bool = True) -> BuildReport:
+        """An incremental build with a progress bar (tqdm on stderr when piped, else rich)."""
         if self.plain:
             from .cli import tqdm_progress
 
-            return self.service.index(rebuild=rebuild, progress=tqdm_progress(),
-                                      lock_wait_seconds=None if wait else 0)
-        with _rich_progress(self.console) as progress:
-            return self.service.index(rebuild=rebuild, progress=progress,
-                                      lock_wait_seconds=None if wait else 0)
+            bar: AbstractContextManager[ProgressFn] = nullcontext(tqdm_progress())
+        else:
+            bar = _rich_progress(self.console)
+        with bar as progress:
+            return self.service.index(progress=progress, lock_wait_seconds=None if wait else 0)
 
 
 def _highlight(text: Text, span: str | None) -> None:
+    """Mark every occurrence of the answer ``span`` in ``text``."""
     if span:
         text.highlight_words([span], SPAN_STYLE)
 
@@ -371,30 +376,24 @@ def _excerpt(passage: str, answer: Answer, limit: int | None) -> str:
     return ("… " if start > 0 else "") + passage[start:end] + (" …" if end < len(passage) else "")
 
 
-class _rich_progress:  # noqa: N801 - used like a function in a with statement
+@contextmanager
+def _rich_progress(console: Console) -> Iterator[ProgressFn]:
     """A rich progress bar as an index ``ProgressFn``, one task per build stage."""
+    from rich.progress import Progress, TaskID
 
-    def __init__(self, console: Console) -> None:
-        from rich.progress import Progress
+    tasks: dict[str, TaskID] = {}
+    with Progress(console=console, transient=True) as bar:
+        def update(stage: str, done: int, total: int) -> None:
+            task = tasks.get(stage)
+            if task is None:
+                task = tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(task, completed=done, total=total)
 
-        self._progress = Progress(console=console, transient=True)
-        self._tasks: dict[str, int] = {}
-
-    def __enter__(self) -> Callable[[str, int, int], None]:
-        self._progress.start()
-        return self._update
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def _update(self, stage: str, done: int, total: int) -> None:
-        task = self._tasks.get(stage)
-        if task is None:
-            task = self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(task, completed=done, total=total)
+        yield update
 
 
-def _prompt_session(history_file: Path):  # type: ignore[no-untyped-def]
+def _prompt_session(history_file: Path) -> PromptSession[str]:
+    """A line editor with history in ``history_file`` (in memory only if it cannot be written)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
     from prompt_toolkit.history import FileHistory, InMemoryHistory
