@@ -20,8 +20,10 @@ from pathlib import Path
 import pexpect
 import pytest
 from rich.console import Console
+from rich.text import Text
 
-from qabot.repl import COMMANDS, Repl
+from qabot.repl import COMMANDS, SPAN_STYLE, Repl
+from qabot.schema import Answer, Citation
 from qabot.service import QabotService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,13 +121,16 @@ def test_k_changes_the_number_of_citations_and_sources_shows_them(session: pexpe
     assert "To date, more than 3,800 people have been arrested." in screen
 
 
-def test_ctrl_c_abandons_the_line_and_keeps_the_repl_alive(session: pexpect.spawn) -> None:
+def test_ctrl_c_abandons_the_line_and_keeps_the_repl_alive(session: pexpect.spawn,
+                                                            history: Path) -> None:
     session.send("who was the president of")
     session.sendintr()
     session.expect_exact(PROMPT)
     screen = _exchange(session, "how many were arrested?", "Short answer")
     assert session.isalive()
     assert "3,800" in screen
+    # abandoned, not asked: neither sent on with the next line nor saved as a question
+    assert "who was the president of" not in history.read_text("utf-8")
 
 
 def test_ctrl_d_exits_with_status_zero_and_keeps_history(session: pexpect.spawn,
@@ -136,6 +141,20 @@ def test_ctrl_d_exits_with_status_zero_and_keeps_history(session: pexpect.spawn,
     assert session.exitstatus == 0
     assert "how many were arrested?" in history.read_text("utf-8")
     print(f"launch to prompt: {session.seconds_to_prompt:.2f} s")
+
+
+def test_history_is_kept_across_sessions(real_seed_index: Path, history: Path) -> None:
+    child = _spawn(["--seeds", str(real_seed_index.parent / "seeds"), "--index",
+                    str(real_seed_index)], _env(history))
+    child.expect_exact(PROMPT)
+    child.send("\x1b[A")  # Up: the last question of the earlier session
+    child.expect_exact("how many were arrested?")
+    child.sendintr()
+    child.expect_exact(PROMPT)
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
 
 
 def test_quit_right_away_while_the_model_loads_exits_cleanly(real_seed_index: Path,
@@ -215,6 +234,38 @@ def test_quit_ends_and_blank_lines_do_not(repl: tuple[Repl, Console]) -> None:
     shell, _ = repl
     assert shell.handle("   ") is True
     assert shell.handle(":quit") is False
+
+
+def test_stats_shows_articles_passages_model_and_generation(repl: tuple[Repl, Console]) -> None:
+    shell, console = repl
+    shell.handle(":stats")
+    text = console.export_text()
+    assert re.search(r"articles: +1\n", text) and re.search(r"passages: +26\n", text)
+    assert "model:" in text and "fake" in text and "generation: gen-000001" in text
+
+
+def _colour_console() -> Console:
+    return Console(file=io.StringIO(), width=200, force_terminal=True, color_system="standard")
+
+
+def test_answer_and_passage_highlight_the_span(repl: tuple[Repl, Console]) -> None:
+    shell, _ = repl
+    shell.console = _colour_console()
+    span = "more than 3,800 people"
+    passage = "The forces reported 18 dead. To date, more than 3,800 people have been arrested."
+    shell.show_answer(Answer(
+        question="how many were arrested?", text="To date, more than 3,800 people have been "
+        "arrested.", span=span, abstained=False,
+        citations=(Citation(source="a.txt", paragraph=16, text=passage, score=0.9,
+                            title="Protests"),)))
+    output = shell.console.file.getvalue()  # type: ignore[attr-defined]
+    reference = _colour_console()
+    reference.print(Text(span, style=SPAN_STYLE), end="")
+    marked = reference.file.getvalue()  # type: ignore[attr-defined]
+    assert marked != span  # the style is visible on this console
+    # in the answer sentence, after "Short answer:", and in the cited passage
+    assert output.count(marked) == 3, output
+    assert "[1] Protests — a.txt ¶16" in _clean(output)
 
 
 def test_reindex_reports_no_change_then_the_new_file(repl: tuple[Repl, Console],
