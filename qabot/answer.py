@@ -11,8 +11,8 @@ question, plus a typed span pulled out of it by patterns.
 * **Span.** A number with its qualifier and unit ("more than 3,800 people"), a day or date, a name
   or a place, chosen among the sentence's candidates by closeness to the question's words.
 * **Refusal.** ``confidence`` is a logistic score of the evidence: the best sentence and passage
-  cosines and the IDF-weighted share of question words found in the chosen passage and in the
-  corpus at all. Below ``abstain_threshold`` the answer is withheld and the passages are offered as
+  cosines and the IDF-weighted share of question words found in the chosen passage and its
+  title. Below ``abstain_threshold`` the answer is withheld and the passages are offered as
   "related". The coefficients and the threshold were fitted with ``qabot eval`` (README "How answers are chosen").
 """
 
@@ -25,11 +25,12 @@ import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from .index import Generation
-from .retriever import STOPWORDS, HybridRetriever
+from .retriever import STOPWORDS, WORD, HybridRetriever
 from .schema import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ or it he she they we i his her its their our after before during when while sinc
 although also as if then there here what which who where why how some many most all both each
 monday tuesday wednesday thursday friday saturday sunday january february march april may june
 july august september october november december today yesterday president mr mrs ms dr""".split())
-_WORD = re.compile(r"\w+", re.UNICODE)
+# ... nor the last word of a name ("Bank of" → "Bank").
+_NOT_NAME_ENDS = _NOT_NAMES | {"of", "de", "von", "van", "der"}
 _ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b", re.I)
 _PRONOUN_START = re.compile(r"(?:He|She|It|They|His|Her|Its|Their|There|Then)\b")
 
@@ -122,19 +124,21 @@ def question_kind(question: str) -> Kind:
     return Kind.OTHER
 
 
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
+_DIGIT_GROUP = re.compile(r"(?<=\d)[,\u00a0 ](?=\d{3}\b)")
+
+
 def fold(text: str) -> str:
     """Case-, accent-, quote- and digit-group-insensitive form used to compare words."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.translate(_QUOTES)
-    return re.sub(r"(?<=\d)[,\u00a0 ](?=\d{3}\b)", "", text.lower())
-
-
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
+    return _DIGIT_GROUP.sub("", text.lower())
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:
+    """The Snowball English stemmer, loaded once."""
     import snowballstemmer
 
     return snowballstemmer.stemmer("english")
@@ -149,7 +153,7 @@ def stem(word: str) -> str:
 def word_stems(text: str) -> list[str]:
     """Stems of the words of ``text`` after folding (so "3,800" → "3800", "Nursultán" →
     "nursultan")."""
-    return [stem(w) for w in _WORD.findall(fold(text))]
+    return [stem(w) for w in WORD.findall(fold(text))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +167,10 @@ class AnswerConfig:
 
 @dataclass(frozen=True, slots=True)
 class QuestionTerms:
-    """The question's content-word stems with their IDF weights and whether the corpus has them."""
+    """The question's content-word stems with their IDF weights."""
 
     stems: tuple[str, ...]
     idf: tuple[float, ...]
-    present: tuple[bool, ...]
 
     def coverage(self, stems: set[str], power: float = 1.0) -> float:
         """IDF-weighted share of the question's words found in ``stems`` (weights IDF**power)."""
@@ -176,33 +179,27 @@ class QuestionTerms:
             return 0.0
         return sum(w ** power for s, w in zip(self.stems, self.idf) if s in stems) / total
 
-    def missing(self) -> float:
-        """IDF-weighted share of the question's words that no passage of the corpus holds."""
-        total = sum(self.idf)
-        if not total:
-            return 0.0
-        return sum(w for p, w in zip(self.present, self.idf) if not p) / total
-
 
 def question_terms(question: str, generation: Generation) -> QuestionTerms:
     """Stems of ``question``'s content words with IDF weights from ``generation``'s FTS index."""
     n = max(int(generation.counts.get("passages", 1)), 1)
-    seen: dict[str, tuple[float, bool]] = {}
-    for word in _WORD.findall(fold(question)):
+    idf: dict[str, float] = {}
+    for word in WORD.findall(fold(question)):
         if word in STOPWORDS or len(word) < 2 and not word.isdigit():
             continue
         s = stem(word)
-        if s in seen:
+        if s in idf:
             continue
         df = generation.document_frequency(word)
         # Smoothed so that a word in every passage still counts a little (small corpora).
-        seen[s] = (1.0 + math.log((n + 1) / (df + 1)), df > 0)
-    return QuestionTerms(stems=tuple(seen), idf=tuple(v[0] for v in seen.values()),
-                         present=tuple(v[1] for v in seen.values()))
+        idf[s] = 1.0 + math.log((n + 1) / (df + 1))
+    return QuestionTerms(stems=tuple(idf), idf=tuple(idf.values()))
 
 
 @dataclass(frozen=True, slots=True)
 class _Candidate:
+    """The best-scoring sentence so far: its passage, character span and scores."""
+
     hit: Hit
     hit_rank: int
     start: int
@@ -257,6 +254,7 @@ class Answerer:
 
     def _best_sentence(self, generation: Generation, hits: list[Hit], query_vector: np.ndarray,
                        terms: QuestionTerms, kind: Kind) -> _Candidate | None:
+        """The highest-scoring sentence of the top passages (README "How answers are chosen")."""
         considered = hits[: self.config.passages_considered]
         spans = generation.sentences([h.passage.row for h in considered])
         top_score = considered[0].score or 1.0
@@ -284,15 +282,14 @@ class Answerer:
     @staticmethod
     def _features(hits: list[Hit], best: _Candidate | None,
                   terms: QuestionTerms) -> dict[str, float]:
+        """The refusal model's inputs (the names of ``_CONFIDENCE_WEIGHTS``)."""
         if best is None:
-            return {"sentence_cosine": 0.0, "passage_cosine": 0.0, "coverage": 0.0,
-                    "missing": 1.0}
+            return {"sentence_cosine": 0.0, "passage_cosine": 0.0, "coverage": 0.0}
         passage = best.hit.passage
         stems = set(word_stems(f"{passage.title} {passage.text}"))
         return {"sentence_cosine": best.cosine,
                 "passage_cosine": max((h.dense_score or 0.0) for h in hits[:3]),
-                "coverage": terms.coverage(stems),
-                "missing": terms.missing()}
+                "coverage": terms.coverage(stems)}
 
 
 def confidence_from(features: dict[str, float]) -> float:
@@ -303,6 +300,7 @@ def confidence_from(features: dict[str, float]) -> float:
 
 
 def _kind_match(sentence: str, kind: Kind) -> float:
+    """1.0 when ``sentence`` holds the kind of thing asked for (a number, a date, a name)."""
     if kind is Kind.NUMBER:
         return 1.0 if re.search(r"\d", sentence) or _NUMBER.search(sentence) else 0.0
     if kind is Kind.DATE:
@@ -343,18 +341,20 @@ def _clean_name(phrase: str) -> str | None:
     words = phrase.rstrip(".").split()
     while words and words[0].lower().strip("'’") in _NOT_NAMES:
         words.pop(0)
-    while words and words[-1].lower() in _NOT_NAMES | {"of", "de", "von", "van", "der"}:
+    while words and words[-1].lower() in _NOT_NAME_ENDS:
         words.pop()
     return " ".join(words) or None
 
 
 def _in_question(phrase: str, question_words: set[str]) -> bool:
+    """True when every content word of ``phrase`` is already in the question."""
     words = [w for w in word_stems(phrase) if w not in STOPWORDS]
     return bool(words) and all(w in question_words for w in words)
 
 
 def _closest_match(sentence: str, pattern: re.Pattern[str],
                    question_words: set[str]) -> str | None:
+    """The ``pattern`` match nearest the question's words that does not merely repeat them."""
     matches = [m for m in pattern.finditer(sentence) if m.group(0).strip()
                and not _in_question(m.group(0), question_words)]
     if not matches:
@@ -365,7 +365,7 @@ def _closest_match(sentence: str, pattern: re.Pattern[str],
 def _closest_to_terms(sentence: str, matches: list[re.Match[str]],
                       question_words: set[str]) -> re.Match[str]:
     """The match nearest (in characters) to a word of the question; the first on ties."""
-    anchors = [m.start() for m in _WORD.finditer(sentence)
+    anchors = [m.start() for m in WORD.finditer(sentence)
                if m.group(0).lower() not in STOPWORDS
                and stem(fold(m.group(0))) in question_words]
     if not anchors:
@@ -378,6 +378,7 @@ def _closest_to_terms(sentence: str, matches: list[re.Match[str]],
 
 
 def _citation(hit: Hit) -> Citation:
+    """How ``hit`` is cited in an answer."""
     p = hit.passage
     return Citation(source=p.source, paragraph=p.paragraph, text=p.text, score=hit.score,
                     title=p.title, section=p.section)

@@ -18,6 +18,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -41,13 +42,14 @@ whose why will with would you your yours yourself yourselves many much did does 
 tell told according called known
 """.split())
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+# A word as qabot compares them (lexical query terms here, question and sentence words in answer.py).
+WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def content_terms(text: str) -> list[str]:
     """Lower-cased word tokens of ``text`` without stopwords, in order, de-duplicated."""
     seen: dict[str, None] = {}
-    for token in _TOKEN.findall(text.lower()):
+    for token in WORD.findall(text.lower()):
         if token not in STOPWORDS and token not in seen:
             seen[token] = None
     return list(seen)
@@ -55,7 +57,7 @@ def content_terms(text: str) -> list[str]:
 
 def fts_query(text: str) -> str:
     """An FTS5 MATCH expression OR-ing the question's content terms (each quoted, so safe)."""
-    terms = content_terms(text) or [t.lower() for t in _TOKEN.findall(text)]
+    terms = content_terms(text) or [t.lower() for t in WORD.findall(text)]
     return " OR ".join(f'"{t}"' for t in terms)
 
 
@@ -78,8 +80,7 @@ class Candidates:
     cosine: np.ndarray  # passage cosine
     sentence_cosine: np.ndarray  # best sentence cosine within the passage
     bm25: np.ndarray  # BM25 (0 when the lexical search did not return the row)
-    dense_rank: dict[int, int]
-    lexical_rank: dict[int, int]
+    lexical_rank: dict[int, int]  # row → 1-based rank in the lexical results
     sentences: dict[int, list[tuple[int, int, int]]]
 
 
@@ -114,7 +115,6 @@ class HybridRetriever:
         bm25_by_row = dict(lexical)
         bm25 = np.asarray([bm25_by_row.get(r, 0.0) for r in rows], dtype=np.float32)
         return Candidates(rows=rows, cosine=cosine, sentence_cosine=sentence_cosine, bm25=bm25,
-                          dense_rank={r: i for i, (r, _) in enumerate(dense, start=1)},
                           lexical_rank={r: i for i, (r, _) in enumerate(lexical, start=1)},
                           sentences=spans)
 
@@ -189,6 +189,6 @@ def _langchain_retriever_class() -> type:
     return QabotLangChainRetriever
 
 
-def as_langchain_retriever(searcher: Any, k: int = 4) -> Any:
+def as_langchain_retriever(searcher: Callable[[str, int], list[Hit]], k: int = 4) -> Any:
     """Wrap ``searcher(query, k) -> list[Hit]`` as a LangChain ``BaseRetriever``."""
     return _langchain_retriever_class()(searcher=searcher, k=k)
