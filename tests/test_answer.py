@@ -6,15 +6,15 @@ Takes ~10 s (most of it loading the model and indexing the seed once for the ses
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qabot.answer import Kind, extract_span, fold, question_kind, word_stems
+from qabot.embedding import FakeEmbedder
 from qabot.render import NOT_IN_CORPUS, format_answer
-from qabot.retriever import RetrievalConfig
+from qabot.retriever import Candidates, HybridRetriever, RetrievalConfig
 from qabot.schema import Answer
 from qabot.service import QabotService
-
-pytestmark = pytest.mark.model
 
 
 def ask(service: QabotService, question: str) -> Answer:
@@ -29,6 +29,7 @@ def ask(service: QabotService, question: str) -> Answer:
 @pytest.mark.parametrize("question", ["how many were arrested?",
                                       "How many people have been arrested so far?",
                                       "how many people were detained?"])
+@pytest.mark.model
 def test_how_many_gives_the_number_with_its_qualifier(real_service: QabotService,
                                                       question: str) -> None:
     answer = ask(real_service, question)
@@ -37,38 +38,45 @@ def test_how_many_gives_the_number_with_its_qualifier(real_service: QabotService
     assert "arrested" in answer.citations[0].text
 
 
+@pytest.mark.model
 def test_a_number_is_picked_next_to_the_words_asked_about(real_service: QabotService) -> None:
     assert ask(real_service, "How many checkpoints were installed?").span == "70"
     assert ask(real_service, "How many armed criminals died?").span == "26"
 
 
+@pytest.mark.model
 def test_number_in_millions(real_service: QabotService) -> None:
     answer = ask(real_service, "How many inhabitants does Kazakhstan have?")
     assert answer.span == "19 million inhabitants"
 
 
+@pytest.mark.model
 def test_who_gives_a_name(real_service: QabotService) -> None:
     answer = ask(real_service, "Who thanked Vladimir Putin?")
     assert answer.span == "Tokayev"
     assert "thanked" in answer.text
 
 
+@pytest.mark.model
 def test_who_follows_a_pronoun_back_to_the_name(real_service: QabotService) -> None:
     answer = ask(real_service, "Who mentors the current president?")
     assert answer.span == "Nursultán Nazarbayev"
 
 
+@pytest.mark.model
 def test_when_gives_a_day_or_a_period(real_service: QabotService) -> None:
     assert ask(real_service, "When was the City Hall burned?").span == "Wednesday"
     assert ask(real_service, "On which day was the City Hall set on fire?").span == "Wednesday"
     assert ask(real_service, "When did the revolt break out?").span == "last Sunday"
 
 
+@pytest.mark.model
 def test_where_gives_a_place(real_service: QabotService) -> None:
     answer = ask(real_service, "In which city were there charred vehicles?")
     assert answer.span == "Almaty"
 
 
+@pytest.mark.model
 def test_what_question_answers_with_the_sentence(real_service: QabotService) -> None:
     answer = ask(real_service, "What did Putin do?")
     assert "responded very quickly" in answer.text
@@ -77,11 +85,13 @@ def test_what_question_answers_with_the_sentence(real_service: QabotService) -> 
 
 @pytest.mark.parametrize("question", ["Who is Nursultán Nazarbayev?",
                                       "Who is Nursultan Nazarbayev?"])
+@pytest.mark.model
 def test_accents_do_not_matter(real_service: QabotService, question: str) -> None:
     answer = ask(real_service, question)
     assert "Nursultán Nazarbayev" in answer.text
 
 
+@pytest.mark.model
 def test_curly_quotes_in_the_question(real_service: QabotService) -> None:
     answer = ask(real_service, "What did Tokayev promise to do to the “bandits”?")
     assert "eliminate" in answer.text
@@ -90,6 +100,7 @@ def test_curly_quotes_in_the_question(real_service: QabotService) -> None:
 @pytest.mark.parametrize("question", ["Who won the 2018 football World Cup?",
                                       "What is the boiling point of water?",
                                       "Who wrote Hamlet?"])
+@pytest.mark.model
 def test_questions_the_article_does_not_answer_are_refused(real_service: QabotService,
                                                            question: str) -> None:
     answer = real_service.ask(question)
@@ -99,6 +110,7 @@ def test_questions_the_article_does_not_answer_are_refused(real_service: QabotSe
     assert shown.startswith(NOT_IN_CORPUS)
 
 
+@pytest.mark.model
 def test_refused_answers_can_show_related_passages(real_service: QabotService) -> None:
     answer = real_service.ask("What is the population of Almaty's zoo?")
     if not answer.abstained:
@@ -107,6 +119,7 @@ def test_refused_answers_can_show_related_passages(real_service: QabotService) -
     assert "Closest passages" in format_answer(answer)
 
 
+@pytest.mark.model
 def test_rrf_fusion_still_finds_the_passage(real_service: QabotService) -> None:
     retriever = real_service.retriever
     saved = retriever.config
@@ -118,6 +131,7 @@ def test_rrf_fusion_still_finds_the_passage(real_service: QabotService) -> None:
     assert any("3,800" in hit.passage.text for hit in hits[:1])
 
 
+@pytest.mark.model
 def test_hits_are_one_per_paragraph(real_service: QabotService) -> None:
     hits = real_service.search("Tokayev security forces troops", k=8)
     keys = [(h.passage.source, h.passage.paragraph) for h in hits]
@@ -125,6 +139,7 @@ def test_hits_are_one_per_paragraph(real_service: QabotService) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+@pytest.mark.model
 def test_langchain_retriever_returns_cited_documents(real_service: QabotService) -> None:
     documents = real_service.langchain_retriever(k=2).invoke("how many were arrested?")
     assert len(documents) == 2
@@ -166,3 +181,19 @@ def test_span_patterns() -> None:
     assert extract_span("The summit was held in Geneva last week.", Kind.PLACE,
                         "Where was the summit held?") == "Geneva"
     assert extract_span("Nobody knows.", Kind.NUMBER, "How many?") is None
+
+
+def test_fusion_formulas() -> None:
+    # Row 10 is found only by the dense search (BM25 0), rows 11 and 12 by both.
+    found = Candidates(rows=[10, 11, 12], cosine=np.array([0.5, 0.4, 0.3], np.float32),
+                       sentence_cosine=np.array([0.5, 0.8, 0.3], np.float32),
+                       bm25=np.array([0.0, 2.0, 4.0], np.float32),
+                       lexical_rank={12: 1, 11: 2}, sentences={})
+    weighted = HybridRetriever(FakeEmbedder(), RetrievalConfig(fusion="weighted")).fuse(found)
+    # 0.7 × (0.3 × passage cosine + 0.7 × sentence cosine) + 0.3 × BM25 / best BM25
+    assert weighted == pytest.approx([0.35, 0.626, 0.51], abs=1e-6)
+    rrf = HybridRetriever(FakeEmbedder(), RetrievalConfig(fusion="rrf", rrf_k=60)).fuse(found)
+    # weights 0.3 (BM25), 0.21 (passage cosine), 0.49 (sentence cosine); no BM25 rank for row 10
+    assert rrf == pytest.approx([2 * (0.21 / 61 + 0.49 / 62),
+                                 2 * (0.3 / 62 + 0.21 / 62 + 0.49 / 61),
+                                 2 * (0.3 / 61 + 0.21 / 63 + 0.49 / 63)])
