@@ -230,6 +230,7 @@ class RedactSecret(logging.Filter):
 
 
 def _without_traceback(record: logging.LogRecord) -> bool:
+    """Drop a library record's traceback (kept at DEBUG); the record itself is still written."""
     record.exc_info, record.exc_text = None, None
     return True
 
@@ -255,8 +256,11 @@ def protect_logs(token: str, level: str) -> None:
         library.handlers[:] = [handler]
         library.setLevel(logging.WARNING if name == "httpcore" else library_level)
         library.propagate = False
-    for name in ("", "qabot"):
-        for existing in logging.getLogger(name).handlers:
+    # qabot's own handlers, and the last-resort handler that writes records of loggers with no
+    # handler of their own (asyncio, tornado in webhook mode, ...)
+    for existing in (*logging.getLogger().handlers, *logging.getLogger("qabot").handlers,
+                     logging.lastResort):
+        if existing is not None:
             existing.addFilter(redact)
 
 
