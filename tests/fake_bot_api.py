@@ -250,10 +250,8 @@ class FakeBotApi:
             return 200, self._get_updates(params), None
         if method == "sendMessage":
             return self._send_message(params)
-        if method == "editMessageReplyMarkup":
-            return 200, True, None
         if method in {"deleteWebhook", "setWebhook", "sendChatAction", "answerCallbackQuery",
-                      "setMyCommands", "close", "logOut"}:
+                      "setMyCommands", "editMessageReplyMarkup", "close", "logOut"}:
             return 200, True, None
         return 404, "Not Found: method not found", None
 

@@ -137,6 +137,7 @@ def test_start_says_what_it_knows_and_how_to_ask(bot: RunningBot) -> None:
     assert f"@{BOT_USERNAME}" in reply.plain
     commands = bot.api.find("setMyCommands")[0].params["commands"]
     assert {c["command"] for c in commands} >= {"ask", "sources", "help", "reindex"}
+    assert _one(bot.ask(1, 1, "/help")).plain == reply.plain  # /help says the same
 
 
 def test_mission_question_gets_one_reply_with_bold_span_and_citations(bot: RunningBot) -> None:
@@ -298,7 +299,7 @@ def test_webhook_mode_receives_updates_and_answers(real_seed_index: Path, tmp_pa
             urllib.request.urlopen(forged, timeout=10)
         assert refused.value.code == 403  # only Telegram, which knows the secret, may post
         assert not api.find("getUpdates")  # no polling in webhook mode
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGINT)  # Ctrl-C stops it as cleanly as SIGTERM (above)
         assert process.wait(30) == 0
         assert process.stderr is not None
         assert TOKEN not in process.stderr.read().decode()
@@ -386,6 +387,21 @@ def test_log_redaction_hides_the_token_in_messages_and_tracebacks() -> None:
     assert redact.filter(record)
     text = logging.Formatter().format(record)
     assert TOKEN not in text and "bot<token>/getMe" in text and "`<token>`" in text
+
+
+def test_protect_logs_redacts_every_logger_that_reaches_stderr() -> None:
+    script = (
+        "import logging, sys\n"
+        "from qabot.telegram_bot import protect_logs\n"
+        "token = sys.argv[1]\n"
+        "protect_logs(token, 'WARNING')\n"
+        "logging.getLogger('telegram.ext.Updater').warning('GET /bot%s/getUpdates', token)\n"
+        "logging.getLogger('asyncio').error('Task failed: /bot%s/sendMessage', token)\n")
+    result = subprocess.run([sys.executable, "-c", script, TOKEN], capture_output=True, text=True,
+                            env=clean_env(), cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert TOKEN not in result.stderr
+    assert "/bot<token>/getUpdates" in result.stderr and "/bot<token>/sendMessage" in result.stderr
 
 
 class _SlowService:
