@@ -20,8 +20,10 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import random
 import re
+import shutil
 import string
 import tempfile
 import time
@@ -29,9 +31,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import Any, TypeVar
 
 from . import corpus
 from .answer import AnswerConfig, Answerer, fold
@@ -42,6 +42,7 @@ from .retriever import HybridRetriever, RetrievalConfig
 from .schema import Answer, Hit
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_LIMIT = 1000
 RECALL_DEPTH = 10
@@ -218,6 +219,7 @@ def contains_answer(text: str | None, golds: Sequence[str]) -> bool:
 
 
 def _loose(text: str) -> str:
+    """``text`` folded (accents, quotes, digit groups) and SQuAD-normalised, for containment."""
     return normalize_answer(unicodedata.normalize("NFC", fold(text)))
 
 
@@ -226,6 +228,8 @@ def _loose(text: str) -> str:
 
 @dataclass
 class _Outcome:
+    """One asked question: what qabot answered and where the gold paragraph ranked."""
+
     question: EvalQuestion
     answer: Answer
     ranks: list[tuple[int, int]]  # (article, paragraph) of the top distinct paragraphs
@@ -234,6 +238,7 @@ class _Outcome:
 def _ask_all(questions: Sequence[EvalQuestion], generation: Generation, answerer: Answerer,
              locate: Callable[[Hit], tuple[int, int] | None],
              progress: ProgressFn | None, stage: str) -> list[_Outcome]:
+    """Ask every question (embedded in one batch); ``locate`` maps a hit to its SQuAD paragraph."""
     embedder = answerer.retriever.embedder
     vectors = embedder.embed_documents([q.question for q in questions])
     outcomes: list[_Outcome] = []
@@ -248,7 +253,19 @@ def _ask_all(questions: Sequence[EvalQuestion], generation: Generation, answerer
     return outcomes
 
 
+def _share(items: Sequence[T], predicate: Callable[[T], bool]) -> float:
+    """The share of ``items`` for which ``predicate`` holds (0.0 for none)."""
+    return sum(1 for item in items if predicate(item)) / len(items) if items else 0.0
+
+
+def _locator(mapping: dict[tuple[str, int], tuple[int, int]]
+             ) -> Callable[[Hit], tuple[int, int] | None]:
+    """Hit → (article, SQuAD paragraph) through a ``_paragraph_map``."""
+    return lambda hit: mapping.get((hit.passage.source, hit.passage.paragraph))
+
+
 def _squad_metrics(outcomes: Sequence[_Outcome]) -> dict[str, float]:
+    """Retrieval, answer-sentence, span and refusal rates of SQuAD outcomes."""
     answerable = [o for o in outcomes if o.question.answerable]
     metrics: dict[str, float] = {}
     if answerable:
@@ -258,25 +275,23 @@ def _squad_metrics(outcomes: Sequence[_Outcome]) -> dict[str, float]:
 
         ranks = [rank_of(o) for o in answerable]
         n = len(answerable)
-        metrics["recall@1"] = sum(1 for r in ranks if r == 1) / n
-        metrics["recall@5"] = sum(1 for r in ranks if r is not None and r <= 5) / n
+        metrics["recall@1"] = _share(ranks, lambda r: r == 1)
+        metrics["recall@5"] = _share(ranks, lambda r: r is not None and r <= 5)
         metrics["mrr@10"] = sum(1 / r for r in ranks if r is not None) / n
-        metrics["answer_sentence@1"] = sum(
-            contains_answer(o.answer.text, o.question.answers) for o in answerable) / n
-        metrics["answer_sentence@1_if_answered"] = sum(
-            contains_answer(o.answer.text or o.answer.debug.get("sentence"), o.question.answers)
-            for o in answerable) / n
+        metrics["answer_sentence@1"] = _share(
+            answerable, lambda o: contains_answer(o.answer.text, o.question.answers))
+        metrics["answer_sentence@1_if_answered"] = _share(answerable, lambda o: contains_answer(
+            o.answer.text or o.answer.debug.get("sentence"), o.question.answers))
         predictions = [(o.answer.span or o.answer.text or "") for o in answerable]
         metrics["span_em"] = sum(exact_match(p, o.question.answers)
                                  for p, o in zip(predictions, answerable)) / n
         metrics["span_f1"] = sum(f1_score(p, o.question.answers)
                                  for p, o in zip(predictions, answerable)) / n
-        metrics["span_given"] = sum(1 for o in answerable if o.answer.span) / n
-        metrics["answered"] = sum(1 for o in answerable if not o.answer.abstained) / n
+        metrics["span_given"] = _share(answerable, lambda o: bool(o.answer.span))
+        metrics["answered"] = _share(answerable, lambda o: not o.answer.abstained)
     impossible = [o for o in outcomes if not o.question.answerable]
     if impossible:
-        refused = sum(o.answer.abstained for o in impossible)
-        metrics["unanswerable_refused"] = refused / len(impossible)
+        metrics["unanswerable_refused"] = _share(impossible, lambda o: o.answer.abstained)
     return metrics
 
 
@@ -285,7 +300,7 @@ def _threshold_for(confidences: Sequence[float], answer_rate: float) -> float:
     if not confidences:
         return 0.0
     ordered = sorted(confidences)
-    cut = int(np.floor((1 - answer_rate) * len(ordered)))
+    cut = math.floor((1 - answer_rate) * len(ordered))
     return float(ordered[min(cut, len(ordered) - 1)])
 
 
@@ -338,8 +353,6 @@ def _build(squad: SquadSet, work: Path, embedder: Embedder, articles: Sequence[i
     names = write_squad_seeds(squad, seeds, articles)
     if reuse_from is not None and not index_dir.exists() and (reuse_from / "CURRENT").is_file():
         # Start from a copy of a bigger index so unchanged paragraphs are not re-embedded.
-        import shutil
-
         shutil.copytree(reuse_from, index_dir, ignore=shutil.ignore_patterns(".build.lock"))
     build_index(seeds, index_dir, embedder, progress=progress)
     generation = IndexStore(index_dir).open_current(model_id=embedder.model_id)
@@ -367,14 +380,9 @@ def evaluate_squad(path: Path, embedder: Embedder, retrieval: RetrievalConfig,
         work.mkdir(parents=True, exist_ok=True)
         stem = re.sub(r"\W+", "-", path.stem)
         generation, where = _build(squad, work, embedder, None, f"{stem}-all", progress)
-
-        def locate_in(mapping: dict[tuple[str, int], tuple[int, int]]
-                      ) -> Callable[[Hit], tuple[int, int] | None]:
-            return lambda hit: mapping.get((hit.passage.source, hit.passage.paragraph))
-
         try:
             questions = sample(squad.questions, limit, seed)
-            outcomes = _ask_all(questions, generation, answerer, locate_in(where), progress,
+            outcomes = _ask_all(questions, generation, answerer, _locator(where), progress,
                                 "questions")
         finally:
             generation.close()
@@ -394,22 +402,23 @@ def evaluate_squad(path: Path, embedder: Embedder, retrieval: RetrievalConfig,
                 pool = [q for q in squad.questions if q.answerable]
                 inside = sample([q for q in pool if q.article in kept_set], limit, seed)
                 outside = sample([q for q in pool if q.article not in kept_set], limit, seed)
-                asked = _ask_all(inside + outside, half, answerer, locate_in(where_half),
+                asked = _ask_all(inside + outside, half, answerer, _locator(where_half),
                                  progress, "out-of-corpus")
             finally:
                 half.close()
             in_answers = [o.answer for o in asked[:len(inside)]]
             out_answers = [o.answer for o in asked[len(inside):]]
-            report.metrics["in_corpus_answered"] = (
-                sum(not a.abstained for a in in_answers) / len(in_answers))
-            report.metrics["out_of_corpus_refused"] = (
-                sum(a.abstained for a in out_answers) / len(out_answers))
-            # What the threshold would have to be for 95 % of in-corpus questions answered,
-            # and what that threshold refuses out of corpus: the calibration aid.
-            suggested = _threshold_for([a.confidence for a in in_answers], 0.95)
-            report.metrics["threshold_for_95%_answered"] = suggested
-            report.metrics["out_of_corpus_refused_at_that_threshold"] = (
-                sum(a.confidence < suggested for a in out_answers) / len(out_answers))
+            if in_answers and out_answers:  # both halves hold answerable questions
+                report.metrics["in_corpus_answered"] = _share(
+                    in_answers, lambda a: not a.abstained)
+                report.metrics["out_of_corpus_refused"] = _share(
+                    out_answers, lambda a: a.abstained)
+                # What the threshold would have to be for 95 % of in-corpus questions answered,
+                # and what that threshold refuses out of corpus: the calibration aid.
+                suggested = _threshold_for([a.confidence for a in in_answers], 0.95)
+                report.metrics["threshold_for_95%_answered"] = suggested
+                report.metrics["out_of_corpus_refused_at_that_threshold"] = _share(
+                    out_answers, lambda a: a.confidence < suggested)
             report.counts.update({"in_corpus_questions": len(inside),
                                   "out_of_corpus_questions": len(outside)})
     report.seconds = time.perf_counter() - started
@@ -429,20 +438,17 @@ def evaluate_jsonl(path: Path, generation: Generation, answerer: Answerer, *,
         "limit": limit, "seed": seed,
         "abstain_threshold": answerer.config.abstain_threshold})
     if answerable:
-        n = len(answerable)
-        report.metrics["answered_correctly"] = sum(
+        report.metrics["answered_correctly"] = _share(answerable, lambda o: (
             not o.answer.abstained and contains_answer(
-                f"{o.answer.text} {o.answer.span or ''}", o.question.answers)
-            for o in answerable) / n
-        report.metrics["support_cited"] = sum(
+                f"{o.answer.text} {o.answer.span or ''}", o.question.answers)))
+        report.metrics["support_cited"] = _share(answerable, lambda o: (
             not o.answer.abstained and bool(o.question.support)
-            and any(_loose(o.question.support) in _loose(c.text) for c in o.answer.citations[:1])
-            for o in answerable) / n
-        report.metrics["span_given"] = sum(bool(o.answer.span) for o in answerable) / n
-        report.metrics["answered"] = sum(not o.answer.abstained for o in answerable) / n
+            and any(_loose(o.question.support) in _loose(c.text)
+                    for c in o.answer.citations[:1])))
+        report.metrics["span_given"] = _share(answerable, lambda o: bool(o.answer.span))
+        report.metrics["answered"] = _share(answerable, lambda o: not o.answer.abstained)
     if impossible:
-        report.metrics["out_of_corpus_refused"] = (
-            sum(o.answer.abstained for o in impossible) / len(impossible))
+        report.metrics["out_of_corpus_refused"] = _share(impossible, lambda o: o.answer.abstained)
     report.counts.update({"questions": len(outcomes), "answerable": len(answerable),
                           "unanswerable": len(impossible)})
     report.seconds = time.perf_counter() - started
