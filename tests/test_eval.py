@@ -18,6 +18,7 @@ from qabot.embedding import Embedder
 from qabot.evaluate import (
     EvalDataError,
     EvalQuestion,
+    _threshold_for,
     contains_answer,
     evaluate_squad,
     exact_match,
@@ -115,6 +116,14 @@ def test_sample_is_even_and_reproducible() -> None:
     assert [q.id for q in even] == [str(i) for i in range(0, 100, 10)]
     assert sample(items, 10, seed=3) == sample(items, 10, seed=3) != even
     assert sample(items, None) == items and sample(items, 500) == items
+
+
+def test_threshold_for_answers_the_asked_share() -> None:
+    confidences = [i / 100 for i in range(100)]  # 0.00 … 0.99
+    threshold = _threshold_for(confidences, 0.95)
+    assert threshold == 0.05
+    assert sum(c >= threshold for c in confidences) == 95  # answered at that threshold
+    assert _threshold_for([], 0.95) == 0.0
 
 
 def test_loaders_tell_formats_apart(tmp_path: Path) -> None:
