@@ -213,10 +213,9 @@ def ask_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pat
 def stats_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None) -> None:
     """Show what the live index holds."""
     settings = load(config_file, seeds_dir, index_dir)
-    stats = make_service(settings).stats()
-    click.echo(f"articles: {stats.articles}\npassages: {stats.passages}\n"
-               f"sentences: {stats.sentences}\nmodel: {stats.model_id}\n"
-               f"generation: {stats.generation} (built {stats.created_at})")
+    from .render import format_stats
+
+    click.echo(format_stats(make_service(settings).stats()))
 
 
 @main.command("repl")

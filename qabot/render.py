@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import textwrap
 
+from typing import TYPE_CHECKING
+
 from .index import BuildReport
 from .schema import Answer, Citation
+
+if TYPE_CHECKING:
+    from .service import IndexStats
 
 NOT_IN_CORPUS = "The articles do not say."
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
+    """``1 article``, ``2,000 articles``."""
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
@@ -54,14 +60,21 @@ def _citation_lines(citations: tuple[Citation, ...], full: bool) -> list[str]:
 def format_report(report: BuildReport) -> str:
     """The one-line summary of an index build."""
     if report.no_change:
-        head = (f"No changes: {_plural(report.articles, 'article')}, "
-                f"{_plural(report.passages, 'passage')} already indexed ({report.generation})")
+        head = (f"No changes: {plural(report.articles, 'article')}, "
+                f"{plural(report.passages, 'passage')} already indexed ({report.generation})")
     else:
-        head = (f"Indexed {_plural(report.articles, 'article')}, "
-                f"{_plural(report.passages, 'passage')} into {report.generation} "
+        head = (f"Indexed {plural(report.articles, 'article')}, "
+                f"{plural(report.passages, 'passage')} into {report.generation} "
                 f"(files: {report.files_added} added, {report.files_changed} changed, "
                 f"{report.files_removed} removed, {report.files_unchanged} unchanged; "
                 f"passages: {report.passages_embedded} embedded, {report.passages_reused} reused)")
     skipped = len(report.skipped)
     tail = f"skipped {skipped} bad file(s) or line(s), named above" if skipped else "skipped 0"
     return f"{head}; {tail}; {report.seconds:.1f} s"
+
+
+def format_stats(stats: IndexStats) -> str:
+    """What the live index holds, one aligned line per fact (``qabot stats``, ``:stats``)."""
+    return (f"articles:   {stats.articles:,}\npassages:   {stats.passages:,}\n"
+            f"sentences:  {stats.sentences:,}\nmodel:      {stats.model_id}\n"
+            f"generation: {stats.generation} (built {stats.created_at})")

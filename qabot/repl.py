@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from .chat import Conversation
 from .errors import QabotError
-from .render import NOT_IN_CORPUS, citation_label, format_answer, format_report
+from .render import (
+    NOT_IN_CORPUS,
+    citation_label,
+    format_answer,
+    format_report,
+    format_stats,
+    plural,
+)
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -70,8 +77,7 @@ class _Warmup:
 
     def _run(self) -> None:
         try:
-            self._service.generation()
-            self._service.embedder.embed_query("warm up")
+            self._service.warm_up()
         except BaseException as exc:  # reported on the first question, not in this thread
             self._error = exc
 
@@ -124,9 +130,8 @@ class Repl:
 
         stats = self.service.stats()
         self._generation_name = stats.generation
-        line = Text.assemble(("qabot", "bold"), f" — {stats.articles:,} article"
-                             f"{'' if stats.articles == 1 else 's'}, {stats.passages:,} passage"
-                             f"{'' if stats.passages == 1 else 's'} loaded ({stats.generation}). ")
+        line = Text.assemble(("qabot", "bold"), f" — {plural(stats.articles, 'article')}, "
+                             f"{plural(stats.passages, 'passage')} loaded ({stats.generation}). ")
         line.append("Ask a question, or :help for commands. Ctrl-D leaves.", style="dim")
         self.console.print(line)
 
@@ -250,11 +255,7 @@ class Repl:
         except QabotError as exc:
             self.error(exc)
             return
-        self.console.print(
-            f"articles:   {stats.articles:,}\npassages:   {stats.passages:,}\n"
-            f"sentences:  {stats.sentences:,}\nmodel:      {stats.model_id}\n"
-            f"generation: {stats.generation} (built {stats.created_at})",
-            highlight=False, markup=False)
+        self.console.print(format_stats(stats), highlight=False, markup=False)
 
     # -- rendering --------------------------------------------------------------------------
 

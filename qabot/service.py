@@ -63,6 +63,11 @@ class QabotService:
                 self._generation = fresh
             return self._generation
 
+    def warm_up(self) -> None:
+        """Open the index and load the model now, so the first question is answered at full speed."""
+        self.generation()
+        self.embedder.embed_query("warm up")
+
     def has_index(self) -> bool:
         """True once a build has produced a live generation."""
         return self.store.current_name() is not None

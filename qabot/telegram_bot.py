@@ -47,7 +47,7 @@ from telegram.ext import (
 
 from .chat import Conversations
 from .errors import ConfigError, IndexLockedError, QabotError
-from .render import format_report, quote
+from .render import format_report, plural, quote
 from .schema import Answer, Citation
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def sources_html(answer: Answer) -> list[str]:
 def welcome_html(articles: int, newest: str | None, bot_username: str | None) -> str:
     """What /start and /help say: what the bot knows and how to ask it."""
     mention = f"@{bot_username}" if bot_username else "me"
-    knows = f"I answer questions about <b>{articles:,}</b> news article{'s' if articles != 1 else ''}"
+    knows = f"I answer questions about <b>{plural(articles, 'news article')}</b>"
     newest_line = f"\nNewest: <i>{esc(quote(newest, 120))}</i>" if newest else ""
     return (f"{knows}, and I cite the passages I used.{newest_line}\n\n"
             "<b>How to ask</b>\n"
@@ -311,7 +311,7 @@ class QabotTelegram:
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
         started = time.perf_counter()
-        await asyncio.to_thread(self.service.ask, "warm up")
+        await asyncio.to_thread(self.service.warm_up)
         log.info("model and index ready in %.1f s; @%s is listening",
                  time.perf_counter() - started, app.bot.username)
 
