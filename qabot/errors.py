@@ -47,3 +47,9 @@ class IndexLockedError(QabotError):
 
 class EmbeddingError(QabotError):
     """The embedding model could not be found or loaded."""
+
+
+class EvalDataError(QabotError):
+    """An evaluation file cannot be read or is in neither supported format."""
+
+    exit_code = 2

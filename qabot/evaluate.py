@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from . import corpus
 from .answer import AnswerConfig, Answerer, fold
 from .embedding import Embedder
-from .errors import QabotError
+from .errors import EvalDataError
 from .index import Generation, IndexStore, ProgressFn, build_index
 from .retriever import HybridRetriever, RetrievalConfig
 from .schema import Answer, Hit
@@ -46,12 +46,6 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 1000
 RECALL_DEPTH = 10
-
-
-class EvalDataError(QabotError):
-    """An evaluation file cannot be read or is in neither supported format."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)
