@@ -328,8 +328,9 @@ def extract_span(sentence: str, kind: Kind, question: str) -> str | None:
             chosen = _closest_to_terms(sentence, places, question_words)
             return _clean_name(chosen.group(1))
     if kind in (Kind.PERSON, Kind.PLACE):
+        # Judge the cleaned name: "President X" must not pass as new when X is in the question.
         names = [m for m in _NAME.finditer(sentence)
-                 if _clean_name(m.group(0)) and not _in_question(m.group(0), question_words)
+                 if (cleaned := _clean_name(m.group(0))) and not _in_question(cleaned, question_words)
                  and not (m.start() == 0 and " " not in m.group(0))]  # "Despite", "Instead"
         if names:
             return _clean_name(_closest_to_terms(sentence, names, question_words).group(0))

@@ -197,3 +197,10 @@ def test_fusion_formulas() -> None:
     assert rrf == pytest.approx([2 * (0.21 / 61 + 0.49 / 62),
                                  2 * (0.3 / 62 + 0.21 / 62 + 0.49 / 61),
                                  2 * (0.3 / 61 + 0.21 / 63 + 0.49 / 63)])
+
+
+def test_a_who_span_never_just_repeats_the_name_asked_about() -> None:
+    sentence = ("The anger was directed at former President Nursultán Nazarbayev, who ruled "
+                "the country from 1989 to 2019.")
+    assert extract_span(sentence, Kind.PERSON, "Who is Nursultan Nazarbayev?") is None
+    assert extract_span(sentence, Kind.PERSON, "Who ruled the country?") == "Nursultán Nazarbayev"
