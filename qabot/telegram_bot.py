@@ -150,7 +150,8 @@ def sources_html(answer: Answer) -> list[str]:
     citations = answer.citations or answer.related
     if not citations:
         return ["My last answer cited no passages."]
-    blocks: list[str] = []
+    blocks: list[str] = [] if answer.citations else [
+        "The articles did not answer that; these are the closest passages:"]
     for n, citation in enumerate(citations, start=1):
         head = (f"<b>[{n}] {esc(citation_title(citation, 200))}</b>\n"
                 f"{esc(citation.source)}, paragraph {citation.paragraph}")

@@ -364,6 +364,15 @@ def test_long_passages_are_split_under_the_telegram_limit() -> None:
     assert "".join(parse_html(m) for m in messages).count("<police>") == 600
 
 
+def test_sources_after_a_refusal_say_the_passages_do_not_answer() -> None:
+    related = _answer("x", "x", "Nearby text.").citations
+    refusal = Answer(question="q", text=None, span=None, abstained=True, related=related)
+    [message] = sources_html(refusal)
+    assert "did not answer" in parse_html(message) and "Nearby text." in parse_html(message)
+    [answered] = sources_html(_answer("x", "x", "Nearby text."))
+    assert "did not answer" not in answered
+
+
 def test_rate_limiter_is_a_sliding_window_per_user() -> None:
     now = [0.0]
     limiter = RateLimiter(2, window=60, clock=lambda: now[0])
