@@ -298,14 +298,9 @@ def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
         return
-    click.echo(f"{report.file} ({report.kind}): "
-               + ", ".join(f"{v} {k}" for k, v in report.counts.items())
-               + f"; {report.seconds:.0f} s")
-    width = max(len(name) for name in report.metrics) if report.metrics else 10
-    click.echo(f"{'measure':<{width}}  value")
-    for name, value in report.metrics.items():
-        click.echo(f"{name:<{width}}  {value:.3f}")
-    click.echo(", ".join(f"{k}={v}" for k, v in report.settings.items()))
+    from .render import format_eval_report
+
+    click.echo(format_eval_report(report))
 
 
 @main.command("prepare")
@@ -324,6 +319,7 @@ def prepare_command(config_file: Path | None, seeds_dir: Path | None,
         click.echo(f"ONNX encoder ready: {embedder.prepare()}")
     else:
         click.echo(f"encoder {settings.encoder!r} for {settings.model!r}: nothing to prepare")
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -10,6 +10,7 @@ from .index import BuildReport
 from .schema import Answer, Citation
 
 if TYPE_CHECKING:
+    from .evaluate import EvalReport
     from .service import IndexStats
 
 NOT_IN_CORPUS = "The articles do not say."
@@ -78,3 +79,15 @@ def format_stats(stats: IndexStats) -> str:
     return (f"articles:   {stats.articles:,}\npassages:   {stats.passages:,}\n"
             f"sentences:  {stats.sentences:,}\nmodel:      {stats.model_id}\n"
             f"generation: {stats.generation} (built {stats.created_at})")
+
+
+def format_eval_report(report: EvalReport) -> str:
+    """``qabot eval``'s table: what was asked, one line per measure, the settings used."""
+    width = max((len(name) for name in report.metrics), default=10)
+    lines = [f"{report.file} ({report.kind}): "
+             + ", ".join(f"{v} {k}" for k, v in report.counts.items())
+             + f"; {report.seconds:.0f} s",
+             f"{'measure':<{width}}  value"]
+    lines += [f"{name:<{width}}  {value:.3f}" for name, value in report.metrics.items()]
+    lines.append(", ".join(f"{k}={v}" for k, v in report.settings.items()))
+    return "\n".join(lines)
