@@ -29,6 +29,31 @@ DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ProgressCallback = Callable[[int], None]
 
 
+class ScaledProgress:
+    """Reports progress in units of the ``asked`` texts while only ``encoded`` of them are
+    encoded (repeats skipped, sentences pooled from their passage): each encoded item counts for
+    ``asked / encoded``, and ``finish`` reports whatever rounding left over."""
+
+    def __init__(self, progress: ProgressCallback | None, asked: int, encoded: int) -> None:
+        self._progress = progress
+        self._asked = asked
+        self._ratio = asked / encoded if encoded else 0.0
+        self._reported = 0
+
+    def __call__(self, n: int) -> None:
+        step = min(self._asked - self._reported, round(n * self._ratio))
+        self._report(step)
+
+    def finish(self) -> None:
+        """Report the remainder, so the total reported is exactly ``asked``."""
+        self._report(self._asked - self._reported)
+
+    def _report(self, step: int) -> None:
+        self._reported += step
+        if self._progress is not None and step > 0:
+            self._progress(step)
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """Anything that turns texts into L2-normalized float32 row vectors."""
@@ -437,18 +462,9 @@ class OnnxEmbedder:
         if len(unique) == len(texts):
             return self._embed(texts, None, progress)[0]
         position = {text: i for i, text in enumerate(unique)}
-        reported = 0
-
-        def count_all(n: int) -> None:  # progress counts the texts asked for, repeats included
-            nonlocal reported
-            step = min(len(texts) - reported, round(n * len(texts) / len(unique)))
-            reported += step
-            if progress is not None:
-                progress(step)
-
-        vectors = self._embed(unique, None, count_all)[0]
-        if progress is not None and reported < len(texts):
-            progress(len(texts) - reported)
+        scaled = ScaledProgress(progress, asked=len(texts), encoded=len(unique))
+        vectors = self._embed(unique, None, scaled)[0]
+        scaled.finish()
         return vectors[[position[text] for text in texts]]
 
     def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import corpus
-from .embedding import Embedder
+from .embedding import Embedder, ScaledProgress
 from .errors import (
     CorpusError,
     IndexCorruptError,
@@ -592,18 +592,11 @@ def _embed_new(embedder: Embedder, plan: _VectorPlan, advance: Callable[[int], N
     spans_of = {position: spans for (kind, position), spans
                 in zip(plan.passage_source, plan.sentence_spans) if kind == "new"}
     positions = sorted(spans_of)
-    reported = 0
-
-    def scaled(n: int) -> None:  # progress counts texts, sentences included
-        nonlocal reported
-        step = min(len(texts) - reported, round(n * len(texts) / len(positions)))
-        reported += step
-        advance(step)
-
+    scaled = ScaledProgress(advance, asked=len(texts), encoded=len(positions))  # sentences too
     passage_vectors, sentence_vectors = late(
         [texts[p] for p in positions],
         [spans_of[p] if len(spans_of[p]) > 1 else [] for p in positions], progress=scaled)
-    advance(len(texts) - reported)
+    scaled.finish()
     out = np.empty((len(texts), embedder.dimension), dtype=np.float32)
     for p, vector, sentences in zip(positions, passage_vectors, sentence_vectors):
         out[p] = vector

@@ -198,3 +198,14 @@ def test_large_files_are_checked_by_sample(tmp_path: Path,
     data[len(data) // 2] ^= 0xFF  # inside the sampled block at the middle
     big.write_bytes(bytes(data))
     assert index_module._file_digest(big) != before
+
+
+def test_scaled_progress_reports_exactly_the_texts_asked_for() -> None:
+    from qabot.embedding import ScaledProgress
+
+    steps: list[int] = []
+    scaled = ScaledProgress(steps.append, asked=10, encoded=3)
+    for _ in range(3):
+        scaled(1)
+    scaled.finish()
+    assert sum(steps) == 10 and all(step > 0 for step in steps)
