@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run index test bench clean
+.PHONY: install run index test bench reader clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: install  ## set up and run the whole test suite
 bench: install  ## print the performance table (see bench/README.md)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
 	$(PY) bench/run.py
+
+SQUAD ?= ../shared/eval/squad
+reader: install  ## retrain the shipped reader on the SQuAD dev halves (CPU, about 45-100 min)
+	$(VENV)/bin/qabot reader train --squad $(SQUAD)/squad-v1.1-dev.json \
+		--squad $(SQUAD)/squad-v2.0-dev.json --out qabot/reader/model
 
 clean:  ## remove built indexes and caches (not the virtualenv)
 	rm -rf indexes/gen-* indexes/CURRENT indexes/.build.lock .pytest_cache

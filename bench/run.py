@@ -354,6 +354,20 @@ def bench(runs: int, skip_scale: bool) -> tuple[list[Row], dict[str, Any]]:
                                  "`import sentence_transformers`", None, runs))
             return out
 
+        def reader() -> list[Row]:
+            result, _ = helper("reader", json.dumps(questions))
+            facts["reader"] = result
+            rows_ = []
+            for threads in ("1", "2"):
+                ms = result[f"threads_{threads}_ms"]
+                rows_.append(Row(f"reader: 1 question × 3 passages of 200 word pieces, "
+                                 f"{threads} thread{'s' if threads != '1' else ''}",
+                                 f"{ms:.1f} ms", target="≤ 60 ms",
+                                 runs=f"{result['runs']} questions",
+                                 verdict=("ok" if ms <= 60 else "MISSED") +
+                                 f" ({result['model']}, one ONNX Runtime call)"))
+            return rows_
+
         def scale(n: int) -> list[Row]:
             index = squad.index if squad is not None else seed.index
             pool = (squad or seed).questions
@@ -390,6 +404,7 @@ def bench(runs: int, skip_scale: bool) -> tuple[list[Row], dict[str, Any]]:
                                 f"skipped: {SQUAD} not found"))
             guarded(rows, "bare encode with both cores busy", busy_bare)
             guarded(rows, "warm latency with both cores busy", busy_warm)
+        guarded(rows, "reader speed", reader)
         guarded(rows, "index build throughput", build)
         guarded(rows, "peak RSS", memory)
         if not skip_scale:
@@ -462,6 +477,39 @@ def _helper_onnx_encode(questions_json: str) -> dict[str, Any]:
         embedder.embed_query(q)
         times.append(time.perf_counter() - started)
     return {"median_ms": float(np.median(times) * 1000), "torch_imported": "torch" in sys.modules}
+
+
+def _helper_reader(questions_json: str, count: str = "30") -> dict[str, Any]:
+    """The shipped reader: median ms to read one question with 3 passages of exactly 200 word
+    pieces (cut from the seed article) in one batched call, on 1 and on 2 threads."""
+    import numpy as np
+
+    from qabot.embedding import resolve_model_dir
+    from qabot.reader.model import SHIPPED_READER_DIR, OnnxReader
+
+    questions = json.loads(questions_json)
+    pool = (questions * (int(count) // len(questions) + 1))[:int(count)]
+    tokenizer_file = resolve_model_dir("all-MiniLM-L6-v2") / "tokenizer.json"
+    text = " ".join(sorted((ROOT / "seeds").glob("*.txt"))[0].read_text("utf-8").split())
+    from tokenizers import Tokenizer
+
+    offsets = Tokenizer.from_file(str(tokenizer_file)).encode(
+        text, add_special_tokens=False).offsets
+    passages = [text[offsets[k * 200][0]:offsets[k * 200 + 199][1]] for k in range(3)]
+    out: dict[str, Any] = {"runs": len(pool)}
+    for threads in (1, 2):
+        reader = OnnxReader(SHIPPED_READER_DIR, tokenizer_file, threads=threads)
+        out["model"] = reader.meta.onnx_file
+        for q in pool[:3]:
+            reader.read(q, passages)
+        times = []
+        for q in pool:
+            started = time.perf_counter()
+            reader.read(q, passages)
+            times.append(time.perf_counter() - started)
+        out[f"threads_{threads}_ms"] = float(np.median(times) * 1000)
+    out["torch_imported"] = "torch" in sys.modules
+    return out
 
 
 def _helper_build(seeds: str, index: str, runs: str) -> dict[str, Any]:
@@ -575,7 +623,7 @@ def _helper_scale(n_text: str, index: str, questions_json: str) -> dict[str, Any
 HELPERS: dict[str, Callable[..., dict[str, Any]]] = {
     "bare-encode": _helper_bare_encode, "onnx-encode": _helper_onnx_encode,
     "build": _helper_build, "bare-build": _helper_bare_build, "bot": _helper_bot,
-    "scale": _helper_scale,
+    "scale": _helper_scale, "reader": _helper_reader,
 }
 
 

@@ -53,3 +53,7 @@ class EvalDataError(QabotError):
     """An evaluation file cannot be read or is in neither supported format."""
 
     exit_code = 2
+
+
+class ReaderError(QabotError):
+    """The reader model is missing, altered, or cannot be trained or run."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .index import BuildReport
 from .schema import Answer, Citation
@@ -90,4 +90,40 @@ def format_eval_report(report: EvalReport) -> str:
              f"{'measure':<{width}}  value"]
     lines += [f"{name:<{width}}  {value:.3f}" for name, value in report.metrics.items()]
     lines.append(", ".join(f"{k}={v}" for k, v in report.settings.items()))
+    return "\n".join(lines)
+
+
+def format_reader_eval(name: str, articles: str, figures: dict[str, Any]) -> str:
+    """The ``qabot reader eval`` table."""
+    rows = [
+        ("questions", f"{figures['questions']} ({figures['answerable']} answerable, "
+                      f"{figures['unanswerable']} unanswerable)"),
+        ("span F1 (answerable)", f"{figures['f1']:.3f}"),
+        ("span EM (answerable)", f"{figures['em']:.3f}"),
+        ("answerable given a span", f"{figures['answered']:.3f}"),
+        ("unanswerable refused", f"{figures['no_answer_refused']:.3f}"
+         if figures["unanswerable"] else "n/a (no unanswerable questions)"),
+        ("v2.0 F1 (refusal = 1 when right)", f"{figures['v2_f1']:.3f}"),
+        ("no-answer threshold", f"{figures['threshold']:.3f}"),
+    ]
+    if "single_median_ms" in figures:
+        rows += [("passages/s, batched", f"{figures['batched_passages_per_s']:.1f}"),
+                 ("passages/s, one question at a time", f"{figures['single_passages_per_s']:.1f}"
+                                                        f" ({figures['single_median_ms']} ms)")]
+    width = max(len(label) for label, _ in rows)
+    head = f"reader on {name} ({articles} articles)"
+    return "\n".join([head, *(f"  {label:<{width}}  {value}" for label, value in rows)])
+
+
+def format_reader_training(summary: dict[str, Any]) -> str:
+    """What ``qabot reader train`` prints at the end: time, and validation figures of both."""
+    training = summary["training"]
+    lines = [f"trained {training['steps']} steps in {training['seconds'] / 60:.1f} min "
+             f"({training['machine']}); shipped {summary['shipped']}",
+             "validation articles: " + ", ".join(summary["split"]["validation"])]
+    for name, variant in summary["variants"].items():
+        v = variant["validation"]
+        lines.append(f"  {name}: F1 {v['f1']:.3f}  EM {v['em']:.3f}  unanswerable refused "
+                     f"{v['no_answer_refused']:.3f}  answerable answered {v['answered']:.3f}  "
+                     f"threshold {variant['threshold']:.3f}  {variant['size_mb']} MB")
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""qabot's extractive reader."""
