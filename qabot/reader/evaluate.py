@@ -4,6 +4,7 @@ threshold fitted on the tune articles, and the reader's speed."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -45,11 +46,19 @@ def _scores(prediction: Prediction, threshold: float) -> tuple[float, float]:
     return exact_match(prediction.text, golds), f1_score(prediction.text, golds)
 
 
-def fit_null_threshold(predictions: Sequence[Prediction]) -> float:
-    """The threshold on (no-answer score − span score) that maximises overall SQuAD v2.0 F1
-    over ``predictions`` (the official script's best-threshold search). Fit it on articles that
-    are neither trained on nor reported."""
+def fit_null_threshold(predictions: Sequence[Prediction],
+                       min_answered: float | None = None) -> float:
+    """The threshold on (no-answer score − span score) fitted on ``predictions``: with
+    ``min_answered``, the lowest one (most refusals) at which at least that share of the
+    answerable questions still gets a span; without, the one that maximises overall SQuAD v2.0
+    F1 (the official script's best-threshold search). Fit it on articles that are neither
+    trained on nor reported."""
     candidates = sorted({-p.margin for p in predictions if p.margin != float("-inf")})
+    if min_answered is not None:
+        answerable = sorted(-p.margin for p in predictions if p.example.answerable)
+        if not answerable:
+            return 0.0
+        return answerable[max(0, math.ceil(min_answered * len(answerable)) - 1)]
     best, best_f1 = 0.0, -1.0
     for threshold in [min(candidates, default=0.0) - 1.0, *candidates]:
         f1 = sum(_scores(p, threshold)[1] for p in predictions)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -114,11 +115,12 @@ def verify_reader(folder: Path, tokenizer_file: Path) -> ReaderMetadata:
 class OnnxReader:
     """Reads a question together with passages and returns the best span of each."""
 
-    def __init__(self, folder: Path, tokenizer_file: Path, threads: int = 1) -> None:
+    def __init__(self, folder: Path, tokenizer_file: Path, threads: int | None = None) -> None:
         self.folder = folder
         self.meta = verify_reader(folder, tokenizer_file)
         self._tokenizer = reader_tokenizer(tokenizer_file)
-        self._threads = threads
+        # Every core by default: one question with 3 passages takes ~53 ms on 2, ~100 on 1.
+        self._threads = threads or os.cpu_count() or 1
 
     @cached_property
     def _session(self) -> Any:

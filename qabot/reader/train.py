@@ -61,6 +61,7 @@ class TrainResult:
     steps: int
     seconds: float
     losses: list[float] = field(default_factory=list)
+    threads: tuple[int, ...] = ()  # torch threads of the sessions that did the steps
 
 
 def _labelled(windows: Sequence[Window], examples: Sequence[QAExample]) -> list[tuple[Window, int, int]]:
@@ -148,7 +149,7 @@ def train(examples: Sequence[QAExample], model_dir: Path, work_dir: Path, config
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
 
     checkpoint = work_dir / "checkpoint.pt"
-    step, elapsed, losses = 0, 0.0, []
+    step, elapsed, losses, threads = 0, 0.0, [], {config.threads}
     if checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=True)
         if state["config"] != _recipe(config):
@@ -159,8 +160,12 @@ def train(examples: Sequence[QAExample], model_dir: Path, work_dir: Path, config
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         step, elapsed, losses = int(state["step"]), float(state["elapsed"]), list(state["losses"])
+        threads = set(state.get("threads", [config.threads]))
+        if step < total:
+            threads.add(config.threads)
         log.info("resuming at step %d of %d", step, total)
 
+    resumed_at = step
     pad_id = tokenizer.token_to_id("[PAD]") or 0
     model.train()
     started = time.perf_counter() - elapsed
@@ -183,23 +188,25 @@ def train(examples: Sequence[QAExample], model_dir: Path, work_dir: Path, config
                 on_step(step, total, losses[-1])
             if step % config.checkpoint_every == 0 or step == total:
                 _save_checkpoint(checkpoint, model, optimizer, scheduler, step,
-                                 time.perf_counter() - started, losses, config)
+                                 time.perf_counter() - started, losses, config, sorted(threads))
         epoch += 1
     weights = work_dir / "reader-fp32.pt"
     torch.save(model.state_dict(), weights)
-    seconds = time.perf_counter() - started
+    seconds = elapsed if step == resumed_at else time.perf_counter() - started
     log.info("trained %d steps in %.0f s", step, seconds)
-    return TrainResult(weights=weights, steps=step, seconds=seconds, losses=losses)
+    return TrainResult(weights=weights, steps=step, seconds=seconds, losses=losses,
+                       threads=tuple(sorted(threads)))
 
 
 def _save_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, step: int,
-                     elapsed: float, losses: list[float], config: TrainConfig) -> None:
+                     elapsed: float, losses: list[float], config: TrainConfig,
+                     threads: list[int]) -> None:
     import torch
 
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-                "step": step, "elapsed": elapsed, "losses": losses,
+                "step": step, "elapsed": elapsed, "losses": losses, "threads": threads,
                 "config": _recipe(config)}, tmp)
     os.replace(tmp, path)  # a run killed mid-save keeps the previous checkpoint
 
@@ -252,10 +259,11 @@ def export_onnx(model_dir: Path, weights: Path, target: Path) -> Path:
 
 
 def quantize_int8(source: Path, target: Path) -> Path:
-    """Dynamic int8 quantisation of the matrix multiplications (ONNX Runtime's)."""
+    """Dynamic int8 quantisation of the matrix multiplications (ONNX Runtime's), one scale per
+    output channel: per-tensor scales cost 3.5 F1 points on the tune articles, per-channel none."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
     return target
 
 
