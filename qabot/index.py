@@ -17,6 +17,7 @@ passages are copied from the previous generation by content hash instead of bein
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -61,6 +62,7 @@ REBUILD_HINT = "run `qabot index --rebuild`"
 
 #: ``(stage, done, total)``: lets a front end draw a progress bar without the core printing.
 ProgressFn = Callable[[str, int, int], None]
+_LETTER_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 _SCHEMA = """
 CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEGER NOT NULL);
@@ -224,6 +226,7 @@ class Generation:
         self._db = db
         self._db_lock = threading.Lock()
         self._df_cache: dict[str, int] = {}
+        self._word_counts: dict[str, int] | None = None
 
     @classmethod
     def open(cls, path: Path, model_id: str | None = None, verify: bool = True) -> Generation:
@@ -324,15 +327,32 @@ class Generation:
             return self._db.execute(
                 "SELECT source, title, date FROM articles ORDER BY date DESC, source").fetchall()
 
-    def document_frequency(self, term: str) -> int:
+    def holds_word(self, word: str) -> bool:
+        """True when some passage's text or title holds ``word`` (FTS5 tokenisation: porter
+        stems, no accents), so "arrests" is known when "arrested" is indexed."""
+        return self.document_frequency(word, columns="") > 0
+
+    def word_counts(self) -> dict[str, int]:
+        """Every lower-cased word of the passages' texts and titles with its count: the
+        vocabulary misspelt question words are corrected against. Computed once, on first use."""
+        with self._db_lock:
+            if self._word_counts is None:
+                counts: collections.Counter[str] = collections.Counter()
+                for text, title in self._db.execute("SELECT text, title FROM passages"):
+                    counts.update(_LETTER_WORD.findall(f"{title} {text}".lower()))
+                self._word_counts = dict(counts)
+            return self._word_counts
+
+    def document_frequency(self, term: str, columns: str = "text : ") -> int:
         """Passages whose text holds ``term`` (tokenized as FTS5 does: porter, no accents).
 
         Answer selection weights question words by rarity (IDF) with this; results are cached.
         """
         cache = self._df_cache
-        if term in cache:
-            return cache[term]
-        quoted = 'text : "' + term.replace('"', '""') + '"'
+        key = columns + term
+        if key in cache:
+            return cache[key]
+        quoted = columns + '"' + term.replace('"', '""') + '"'
         with self._db_lock:
             try:
                 (count,) = self._db.execute(
@@ -341,7 +361,7 @@ class Generation:
             except sqlite3.OperationalError:
                 count = 0
         if len(cache) < 100_000:
-            cache[term] = int(count)
+            cache[key] = int(count)
         return int(count)
 
 

@@ -31,11 +31,18 @@ def citation_label(citation: Citation) -> str:
     return f"{citation.source} ¶{citation.paragraph}"
 
 
+def refusal_text(answer: Answer) -> str:
+    """Why ``answer`` was refused: its notice (e.g. not English), else "the articles do not say"."""
+    return answer.notice or NOT_IN_CORPUS
+
+
 def format_answer(answer: Answer, bold: tuple[str, str] = ("", ""), full: bool = False) -> str:
     """The answer, then numbered citations; ``bold`` wraps the span (e.g. ANSI codes)."""
     lines: list[str] = []
+    if answer.read_as:
+        lines.append(f"(read as: {answer.read_as})")
     if answer.abstained:
-        lines.append(NOT_IN_CORPUS)
+        lines.append(refusal_text(answer))
         if answer.related:
             lines.append("")
             lines.append("Closest passages (they do not answer it):")
@@ -84,11 +91,16 @@ def format_stats(stats: IndexStats) -> str:
 def format_eval_report(report: EvalReport) -> str:
     """``qabot eval``'s table: what was asked, one line per measure, the settings used."""
     width = max((len(name) for name in report.metrics), default=10)
+    primary = f"reader {report.settings['reader']}" if "reader" in report.settings else "value"
+    columns = [primary, *report.variants]
     lines = [f"{report.file} ({report.kind}): "
              + ", ".join(f"{v} {k}" for k, v in report.counts.items())
              + f"; {report.seconds:.0f} s",
-             f"{'measure':<{width}}  value"]
-    lines += [f"{name:<{width}}  {value:.3f}" for name, value in report.metrics.items()]
+             f"{'measure':<{width}}  " + "  ".join(f"{c:>10}" for c in columns)]
+    for name, value in report.metrics.items():
+        others = [report.variants[v].get(name) for v in report.variants]
+        lines.append(f"{name:<{width}}  {value:>10.3f}  " + "  ".join(
+            f"{o:>10.3f}" if o is not None else f"{'':>10}" for o in others))
     lines.append(", ".join(f"{k}={v}" for k, v in report.settings.items()))
     return "\n".join(lines)
 

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, TextIO
 from .chat import Conversation
 from .errors import QabotError
 from .render import (
-    NOT_IN_CORPUS,
     citation_label,
     format_answer,
     format_report,
     format_stats,
     plural,
+    refusal_text,
 )
 
 if TYPE_CHECKING:
@@ -267,8 +267,10 @@ class Repl:
             return
         from rich.text import Text
 
+        if answer.read_as:
+            self.console.print(Text(f"(read as: {answer.read_as})", style="dim"))
         if answer.abstained:
-            self.console.print(Text(NOT_IN_CORPUS, style="bold red"))
+            self.console.print(Text(refusal_text(answer), style="bold red"))
             if answer.related:
                 self.console.print(Text("Related passages (they do not answer it):", style="dim"))
                 self._print_citations(answer.related, answer)

@@ -98,10 +98,17 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     related: tuple[Citation, ...] = ()
     confidence: float = 0.0
+    read_as: str | None = None  # the question after spelling correction, when it changed
+    notice: str | None = None  # why it was refused, when not "the articles do not say"
     debug: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The answer in the documented ``--json`` shape (one object per question)."""
-        return {"question": self.question, "answer": self.text, "span": self.span,
-                "abstained": self.abstained,
-                "citations": [c.to_json() for c in self.citations]}
+        shown: dict[str, Any] = {"question": self.question, "answer": self.text,
+                                 "span": self.span, "abstained": self.abstained,
+                                 "citations": [c.to_json() for c in self.citations]}
+        if self.read_as is not None:
+            shown["read_as"] = self.read_as
+        if self.notice is not None:
+            shown["notice"] = self.notice
+        return shown

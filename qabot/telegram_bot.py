@@ -133,14 +133,17 @@ def answer_html(answer: Answer) -> list[str]:
     cited = [f"[{n}] <i>{esc(citation_title(citation))}</i>, ¶{citation.paragraph}\n"
              f"“{esc(quote(citation.text, 160))}”"
              for n, citation in enumerate(answer.citations, start=1)]
-    blocks = [head]
+    blocks = [f"<i>(read as: {esc(answer.read_as)})</i>\n{head}" if answer.read_as else head]
     if cited:
         blocks += [f"<b>Sources</b>\n{cited[0]}", *cited[1:]]
     return pack_messages(blocks)
 
 
-def refusal_html(question: str) -> str:
-    """A friendly refusal that repeats the question so people see what was not found."""
+def refusal_html(question: str, answer: Answer | None = None) -> str:
+    """A friendly refusal that repeats the question so people see what was not found (or says
+    why it could not be read, e.g. not in English)."""
+    if answer is not None and answer.notice:
+        return esc(answer.notice)
     return (f"Sorry, the articles I have don't cover that: “{esc(quote(question, 200))}”.\n"
             "Try rephrasing, or ask about something the articles report (see /help).")
 
@@ -414,7 +417,7 @@ class QabotTelegram:
             answer = await self._while_typing(
                 context, chat.id, asyncio.to_thread(self.service.ask, question, None, conversation))
         if answer.abstained:
-            await self._reply(message, [refusal_html(question)])
+            await self._reply(message, [refusal_html(question, answer)])
             return
         button = InlineKeyboardMarkup([[InlineKeyboardButton(
             "Sources", callback_data=f"{SOURCES_PREFIX}{self._remember(answer)}")]])
