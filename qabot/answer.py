@@ -1,23 +1,28 @@
-"""From retrieved passages to an answer: question analysis, sentence choice, typed span, refusal.
+"""From retrieved passages to an answer: wording, the reader, sentence choice, typed span, refusal.
 
-No reader model is available offline, so the answer is the passage sentence that best matches the
-question, plus a typed span pulled out of it by patterns.
-
-* **Sentence choice.** Every sentence of the top passages is scored by its cosine to the question
-  (sentence vectors are precomputed at index time, so only the question is encoded), the share of
-  the question's words it contains weighted by rarity (IDF from the FTS5 index, words stemmed with
-  Snowball), the retrieval score of its passage, and whether it holds the kind of thing asked for
-  (a number for "how many", a date for "when", a name for "who").
-* **Span.** A number with its qualifier and unit ("more than 3,800 people"), a day or date, a name
-  or a place, chosen among the sentence's candidates by closeness to the question's words.
-* **Refusal.** ``confidence`` is a logistic score of the evidence: the best sentence and passage
-  cosines and the IDF-weighted share of question words found in the chosen passage and its
-  title. Below ``abstain_threshold`` the answer is withheld and the passages are offered as
-  "related". The coefficients and the threshold were fitted with ``qabot eval`` (README "How answers are chosen").
+* **Wording.** Misspelt words are corrected against the index's vocabulary and a question not in
+  English is answered with a sentence saying so (``wording.py``).
+* **Reader (default).** The shipped extractive reader (``qabot/reader``) reads the question with
+  the top ``reader_passages`` passages in one batched call. Each passage's best span is scored by
+  the reader's margin over "no answer" plus the passage's retrieval score relative to the best
+  one; the winner is the short answer, the sentence holding it the answer sentence, and its
+  passage is cited first. A how-many span that holds no number is replaced by the number the
+  patterns find in that sentence (the typed patterns are the sanity check).
+* **Patterns (``reader = "off"``).** Every sentence of the top passages is scored by its cosine to
+  the question (sentence vectors are precomputed at index time), the share of the question's
+  words it contains weighted by rarity (IDF from the FTS5 index, words stemmed with Snowball), the
+  retrieval score of its passage, and whether it holds the kind of thing asked for; the span is
+  pulled out of it by patterns (a number with its qualifier and unit, a date, a name, a place).
+* **Refusal.** ``confidence`` is a logistic score of the evidence: the reader's no-answer margin
+  (reader on), the answer sentence and passage cosines and the IDF-weighted share of question
+  words found in the chosen passage and its title. Below the threshold the answer is withheld
+  and the passages are offered as "related". Both refusal models were fitted on articles that
+  are never reported (``bench/fit_refusal.py``; README "How answers are chosen").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -25,13 +30,17 @@ import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .index import Generation
 from .retriever import STOPWORDS, WORD, HybridRetriever
 from .schema import Answer, Citation, Hit
+from .wording import WordingChecker, Wording, language_name
+
+if TYPE_CHECKING:
+    from .reader.model import OnnxReader, Span
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +123,12 @@ _W_KIND = 0.2
 # Refusal model: confidence = sigmoid(bias + sum(weight * feature)).
 _CONFIDENCE_BIAS = -11.5
 _CONFIDENCE_WEIGHTS = {"sentence_cosine": 11.3, "passage_cosine": 6.5, "coverage": 7.2}
+# With the reader: the same kind of model with the reader's margin over "no answer" added
+# (fitted by bench/fit_refusal.py on the reader's tune articles, never on reported ones).
+_READER_CONFIDENCE_BIAS = -5.467
+_READER_CONFIDENCE_WEIGHTS = {"reader_margin": 0.08, "sentence_cosine": 3.671,
+                              "best_sentence_cosine": 6.273, "passage_cosine": 0.633,
+                              "coverage": -0.371}
 
 
 def question_kind(question: str) -> Kind:
@@ -163,6 +178,13 @@ class AnswerConfig:
     abstain_threshold: float = 0.3
     top_k: int = 3
     passages_considered: int = 5
+    reader_passages: int = 3
+    reader_threshold: float = 0.263
+    # A span's score across passages: reader margin + this × its passage's retrieval score
+    # relative to the best passage's (both fitted on the tune articles: bench/fit_refusal.py).
+    reader_retrieval_weight: float = 8.0
+    reader_sentence_weight: float = 8.0  # × the pattern path's score of the span's sentence
+    spelling: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +223,6 @@ class _Candidate:
     """The best-scoring sentence so far: its passage, character span and scores."""
 
     hit: Hit
-    hit_rank: int
     start: int
     end: int
     score: float
@@ -210,19 +231,44 @@ class _Candidate:
 
 
 class Answerer:
-    """Turns a question into an ``Answer`` using a retriever and an index generation."""
+    """Turns a question into an ``Answer`` using a retriever, an index generation and, when
+    given, the reader."""
 
-    def __init__(self, retriever: HybridRetriever, config: AnswerConfig | None = None) -> None:
+    def __init__(self, retriever: HybridRetriever, config: AnswerConfig | None = None,
+                 reader: OnnxReader | None = None) -> None:
         self.retriever = retriever
         self.config = config or AnswerConfig()
+        self.reader = reader
+        self._checkers: dict[str, WordingChecker] = {}
+
+    def check_wording(self, generation: Generation, question: str) -> Wording:
+        """``question`` with misspellings corrected against ``generation``, or marked as not
+        English."""
+        checker = self._checkers.get(generation.name)
+        if checker is None:
+            checker = WordingChecker(generation.holds_word, generation.word_counts,
+                                     spelling=self.config.spelling)
+            self._checkers = {generation.name: checker}  # one live generation at a time
+        return checker.check(question)
 
     def answer(self, generation: Generation, question: str, k: int | None = None,
                search_text: str | None = None, query_vector: np.ndarray | None = None,
-               hits: list[Hit] | None = None) -> Answer:
+               hits: list[Hit] | None = None, wording: Wording | None = None) -> Answer:
         """Answer ``question``; ``search_text`` (a follow-up rewritten with its context) is what
-        is searched for when given. ``query_vector`` and ``hits`` skip work already done."""
+        is searched for when given. ``query_vector``, ``hits`` and ``wording`` skip work already
+        done (they must belong to the question as corrected)."""
         k = k or self.config.top_k
-        query = search_text or question
+        wording = wording or self.check_wording(generation, question)
+        if not wording.english:
+            assert wording.language is not None
+            return Answer(question=question, text=None, span=None, abstained=True,
+                          notice=f"qabot reads questions in English; this one looks like "
+                                 f"{language_name(wording.language)}. Please ask it in English.")
+        read_as = wording.text if wording.corrections else None
+        if read_as is not None and search_text is None:
+            query_vector, hits = None, None
+        question_read = wording.text
+        query = search_text or question_read
         if query_vector is None:
             query_vector = self.retriever.embedder.embed_query(query)
         if hits is None:
@@ -230,36 +276,94 @@ class Answerer:
                                          k=max(k, self.config.passages_considered),
                                          query_vector=query_vector)
         if not hits:
-            return Answer(question=question, text=None, span=None, abstained=True)
-        kind = question_kind(question)
+            return Answer(question=question, text=None, span=None, abstained=True,
+                          read_as=read_as)
+        kind = question_kind(question_read)
         terms = question_terms(query, generation)
-        best = self._best_sentence(generation, hits, query_vector, terms, kind)
-        features = self._features(hits, best, terms)
-        confidence = confidence_from(features)
+        if self.reader is not None:
+            best, span, features = self._read(generation, question_read, hits, query_vector,
+                                              terms, kind)
+            confidence = confidence_from(features, _READER_CONFIDENCE_BIAS,
+                                         _READER_CONFIDENCE_WEIGHTS)
+            threshold = self.config.reader_threshold
+            if (confidence < threshold and features["reader_margin"] > 0
+                    and features["pattern_confidence"] >= self.config.abstain_threshold):
+                # The reader prefers a span and the sentence evidence alone would answer: the
+                # SQuAD-fitted model undervalues word coverage, which decides on small corpora
+                # ("Who is Ursula von der Leyen?" over one article).
+                confidence, threshold = features["pattern_confidence"], self.config.abstain_threshold
+        else:
+            best = self._best_sentence(generation, hits, query_vector, terms, kind)
+            features = self._features(hits, best, terms)
+            confidence = confidence_from(features)
+            threshold = self.config.abstain_threshold
+            span = None
         citations = tuple(_citation(h) for h in hits[:k])
         sentence = best.hit.passage.text[best.start:best.end] if best is not None else None
-        debug = {"kind": kind.value, "sentence": sentence, **features}
-        if best is None or sentence is None or confidence < self.config.abstain_threshold:
+        debug = {"kind": kind.value, "sentence": sentence, "span": span, **features}
+        if best is None or sentence is None or confidence < threshold:
             return Answer(question=question, text=None, span=None, abstained=True,
-                          related=citations, confidence=confidence, debug=debug)
-        span = extract_span(sentence, kind, question)
-        if span is None and best.previous and _PRONOUN_START.match(sentence):
-            # "He is also considered the mentor…": the name is in the sentence before.
-            span = extract_span(best.hit.passage.text[slice(*best.previous)], kind, question)
-        # The passage holding the chosen sentence is cited first.
+                          related=citations, confidence=confidence, read_as=read_as,
+                          debug=debug)
+        if span is None:
+            span = extract_span(sentence, kind, question_read)
+            if span is None and best.previous and _PRONOUN_START.match(sentence):
+                # "He is also considered the mentor…": the name is in the sentence before.
+                span = extract_span(best.hit.passage.text[slice(*best.previous)], kind,
+                                    question_read)
+        # The passage holding the answer is cited first.
         ordered = [best.hit] + [h for h in hits if h is not best.hit]
         return Answer(question=question, text=sentence, span=span, abstained=False,
                       citations=tuple(_citation(h) for h in ordered[:k]), confidence=confidence,
-                      debug=debug)
+                      read_as=read_as, debug=debug)
 
-    def _best_sentence(self, generation: Generation, hits: list[Hit], query_vector: np.ndarray,
-                       terms: QuestionTerms, kind: Kind) -> _Candidate | None:
-        """The highest-scoring sentence of the top passages (README "How answers are chosen")."""
-        considered = hits[: self.config.passages_considered]
-        spans = generation.sentences([h.passage.row for h in considered])
+    def _read(self, generation: Generation, question: str, hits: list[Hit],
+              query_vector: np.ndarray, terms: QuestionTerms, kind: Kind
+              ) -> tuple[_Candidate | None, str | None, dict[str, float]]:
+        """The reader's best span over the top passages, the sentence holding it, and the
+        refusal model's inputs. A span's score: the reader's margin over "no answer", plus
+        weighted retrieval evidence: its passage's score relative to the best passage, and the
+        pattern path's score of the sentence holding it."""
+        assert self.reader is not None
+        config = self.config
+        considered = hits[: config.reader_passages]
+        spans = self.reader.read(question, [h.passage.text for h in considered])
+        sentences = self._sentences(generation, considered, query_vector, terms, kind)
         top_score = considered[0].score or 1.0
-        best: _Candidate | None = None
-        for rank, hit in enumerate(considered):
+        scored: list[tuple[float, Span, _Candidate]] = []
+        for hit, span in zip(considered, spans):
+            if span is None:
+                continue
+            holding = _sentence_holding(hit, sentences.get(hit.passage.row, []), span)
+            relative = hit.score / top_score if top_score > 0 else 0.0
+            scored.append((span.margin + config.reader_retrieval_weight * relative
+                           + config.reader_sentence_weight * holding.score, span, holding))
+        if not scored:
+            return None, None, {**_reader_features(None, hits, terms), "pattern_confidence": 0.0}
+        _, span, best = max(scored, key=lambda item: item[0])
+        best_sentence = max((c for cs in sentences.values() for c in cs),
+                            key=lambda c: c.score, default=None)
+        best_cosine = max((c.cosine for cs in sentences.values() for c in cs), default=0.0)
+        pattern = confidence_from(self._features(hits, best_sentence, terms))
+        text = " ".join(span.text.split()).strip(" ,;:")
+        if kind is Kind.NUMBER:
+            text = _one_number(best.hit.passage.text, span, question) or text
+        if not _holds_kind(text, kind):
+            # The typed patterns as a sanity check: a how-many answer holds a number, a who
+            # answer a name; else the patterns' pick in the same sentence, when they have one.
+            sentence = best.hit.passage.text[best.start:best.end]
+            text = extract_span(sentence, kind, question) or text
+        return best, text or None, {**_reader_features(span, hits, terms, best, best_cosine),
+                                    "pattern_confidence": pattern}
+
+    def _sentences(self, generation: Generation, hits: list[Hit], query_vector: np.ndarray,
+                   terms: QuestionTerms, kind: Kind) -> dict[int, list[_Candidate]]:
+        """Every sentence of ``hits`` by passage row, scored as the pattern path scores them
+        (README "How answers are chosen")."""
+        spans = generation.sentences([h.passage.row for h in hits])
+        top_score = hits[0].score or 1.0
+        scored: dict[int, list[_Candidate]] = {}
+        for hit in hits:
             rows = spans.get(hit.passage.row) or []
             if not rows:
                 continue
@@ -267,6 +371,7 @@ class Answerer:
             cosines = vectors @ query_vector
             relative = hit.score / top_score if top_score > 0 else 0.0
             stems = [set(word_stems(hit.passage.text[start:end])) for _, start, end in rows]
+            found = scored.setdefault(hit.passage.row, [])
             for j, ((_, start, end), cosine) in enumerate(zip(rows, cosines)):
                 sentence = hit.passage.text[start:end]
                 context = stems[j] | stems[j - 1] if j else stems[j]
@@ -274,10 +379,17 @@ class Answerer:
                          + _W_OVERLAP * terms.coverage(stems[j], _IDF_POWER)
                          + _W_CONTEXT * terms.coverage(context, _IDF_POWER)
                          + _W_PASSAGE * relative + _W_KIND * _kind_match(sentence, kind))
-                if best is None or score > best.score:
-                    previous = (rows[j - 1][1], rows[j - 1][2]) if j else None
-                    best = _Candidate(hit, rank, start, end, score, float(cosine), previous)
-        return best
+                previous = (rows[j - 1][1], rows[j - 1][2]) if j else None
+                found.append(_Candidate(hit, start, end, score, float(cosine), previous))
+        return scored
+
+    def _best_sentence(self, generation: Generation, hits: list[Hit], query_vector: np.ndarray,
+                       terms: QuestionTerms, kind: Kind) -> _Candidate | None:
+        """The highest-scoring sentence of the top passages."""
+        considered = hits[: self.config.passages_considered]
+        found = self._sentences(generation, considered, query_vector, terms, kind)
+        return max((c for cs in found.values() for c in cs), key=lambda c: c.score,
+                   default=None)
 
     @staticmethod
     def _features(hits: list[Hit], best: _Candidate | None,
@@ -292,11 +404,39 @@ class Answerer:
                 "coverage": terms.coverage(stems)}
 
 
-def confidence_from(features: dict[str, float]) -> float:
-    """The refusal model: a logistic score in (0, 1) of the evidence ``features``."""
-    z = _CONFIDENCE_BIAS + sum(w * features.get(name, 0.0)
-                               for name, w in _CONFIDENCE_WEIGHTS.items())
-    return 1.0 / (1.0 + math.exp(-z))
+def confidence_from(features: dict[str, float], bias: float = _CONFIDENCE_BIAS,
+                    weights: dict[str, float] | None = None) -> float:
+    """A refusal model: a logistic score in (0, 1) of the evidence ``features``."""
+    z = bias + sum(w * features.get(name, 0.0)
+                   for name, w in (weights or _CONFIDENCE_WEIGHTS).items())
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def _sentence_holding(hit: Hit, sentences: list[_Candidate], span: Span) -> _Candidate:
+    """The scored sentence of ``hit`` in which ``span`` starts, extended to the end of the
+    sentence where it ends should it cross one (the whole passage when the index holds no
+    sentence spans for it)."""
+    if not sentences:
+        return _Candidate(hit, 0, len(hit.passage.text), 0.0, hit.dense_score or 0.0)
+    first = next((c for c in sentences if span.start < c.end), sentences[-1])
+    last = next((c for c in sentences if span.end <= c.end), sentences[-1])
+    return dataclasses.replace(first, end=max(first.end, last.end))
+
+
+def _reader_features(span: Span | None, hits: list[Hit], terms: QuestionTerms,
+                     best: _Candidate | None = None,
+                     best_cosine: float = 0.0) -> dict[str, float]:
+    """The reader refusal model's inputs (the names of ``_READER_CONFIDENCE_WEIGHTS``): the
+    span's margin, its sentence's cosine, the best sentence cosine of the passages read, the
+    best passage cosine and the question words' coverage of the answer's passage."""
+    if span is None or best is None:
+        return {"reader_margin": -20.0, "sentence_cosine": 0.0, "best_sentence_cosine": 0.0,
+                "passage_cosine": 0.0, "coverage": 0.0}
+    passage = best.hit.passage
+    return {"reader_margin": span.margin, "sentence_cosine": best.cosine,
+            "best_sentence_cosine": best_cosine,
+            "passage_cosine": max((h.dense_score or 0.0) for h in hits[:3]),
+            "coverage": terms.coverage(set(word_stems(f"{passage.title} {passage.text}")))}
 
 
 def _kind_match(sentence: str, kind: Kind) -> float:
@@ -308,6 +448,25 @@ def _kind_match(sentence: str, kind: Kind) -> float:
     if kind in (Kind.PERSON, Kind.PLACE):
         return 1.0 if any(_clean_name(m.group(0)) for m in _NAME.finditer(sentence, 1)) else 0.0
     return 0.0
+
+
+def _one_number(passage: str, span: Span, question: str) -> str | None:
+    """When a how-many ``span`` holds several numbers ("18 dead and 748"), the one nearest the
+    question's words in the passage; None when it holds one or none."""
+    inside = [m for m in _NUMBER.finditer(passage, span.start, span.end) if m.group(0).strip()]
+    if len(inside) < 2:
+        return None
+    chosen = _closest_to_terms(passage, inside, set(word_stems(question)))
+    return chosen.group(0).strip()
+
+
+def _holds_kind(span: str, kind: Kind) -> bool:
+    """False when a number or person question's ``span`` holds no number or name."""
+    if kind is Kind.NUMBER:
+        return bool(_NUMBER.search(span))
+    if kind is Kind.PERSON:
+        return any(_clean_name(m.group(0)) for m in _NAME.finditer(span))
+    return True
 
 
 def extract_span(sentence: str, kind: Kind, question: str) -> str | None:

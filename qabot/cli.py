@@ -274,23 +274,39 @@ def telegram_command(config_file: Path | None, seeds_dir: Path | None,
               help="Use this fusion for the run (default: the setting).")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="SQuAD: keep the temporary indexes here and reuse them.")
+@click.option("--reader", "reader_mode", type=click.Choice(["on", "off"]), default=None,
+              help="Answer with the reader or with patterns only (default: the setting). With "
+                   "the reader on, SQuAD figures with it off are measured in the same run.")
+@click.option("--articles", type=click.Choice(["unseen", "all"]), default="unseen",
+              show_default=True,
+              help="SQuAD: ask only about articles the shipped reader was neither trained nor "
+                   "tuned on (retrieval still searches every article), or about all of them.")
 def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
                  file: Path, as_json: bool, limit: int, seed: int | None, out_of_corpus: bool,
-                 threshold: float | None, fusion: str | None, cache_dir: Path | None) -> None:
+                 threshold: float | None, fusion: str | None, cache_dir: Path | None,
+                 reader_mode: str | None, articles: str) -> None:
     """Measure retrieval, answers and refusals on FILE.
 
     FILE is qabot's eval JSONL (asked against the configured index) or SQuAD v1.1/v2.0 JSON (its
     paragraphs are indexed into a temporary folder first). Prints a table, or --json.
+    --threshold sets the refusal threshold of the path in use (reader_threshold with the
+    reader on, abstain_threshold with it off).
     """
     from .evaluate import evaluate_jsonl, evaluate_squad, is_squad_file
 
-    settings = load(config_file, seeds_dir, index_dir, abstain_threshold=threshold,
-                    fusion=fusion)
+    first = load(config_file, seeds_dir, index_dir, reader=reader_mode, fusion=fusion)
+    key = "reader_threshold" if first.reader == "on" else "abstain_threshold"
+    settings = load(config_file, seeds_dir, index_dir, reader=reader_mode, fusion=fusion,
+                    **{key: threshold})
     service = make_service(settings)
     progress = tqdm_progress()
     if is_squad_file(file):
+        unseen = None
+        if articles == "unseen":
+            unseen = _articles_unseen_by_reader(file)
         report = evaluate_squad(file, service.embedder, service.retriever.config,
-                                service.answerer.config, limit=limit or None, seed=seed,
+                                service.answerer.config, reader=service.reader,
+                                articles=unseen, limit=limit or None, seed=seed,
                                 out_of_corpus=out_of_corpus, cache_dir=cache_dir,
                                 progress=progress)
     else:
@@ -302,6 +318,19 @@ def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
     from .render import format_eval_report
 
     click.echo(format_eval_report(report))
+
+
+def _articles_unseen_by_reader(file: Path) -> set[str]:
+    """Titles of ``file``'s SQuAD articles the shipped reader was neither trained nor tuned on."""
+    from .evaluate import load_squad
+    from .reader.model import SHIPPED_READER_DIR, ReaderMetadata
+
+    seen = set(ReaderMetadata.load(SHIPPED_READER_DIR).seen_articles)
+    unseen = {title for title, _ in load_squad(file).articles} - seen
+    if not unseen:
+        raise QabotError(f"every article of {file} was used to train or tune the reader",
+                         hint="pass --articles all to measure them anyway (figures will flatter)")
+    return unseen
 
 
 @main.command("prepare")

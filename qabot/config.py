@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     abstain_threshold: float = Field(0.3, ge=0, le=1, description="Answers whose confidence "
                                      "(0-1) is below this are refused; see README 'Tuning "
                                      "refusals'.")
+    reader: Literal["on", "off"] = Field("on", description=(
+        "on: the shipped reader model reads the question with the top passages and marks the "
+        "answer span; off: the answer sentence is chosen by cosine and word overlap and the "
+        "span by patterns (no reader model loaded)."))
+    reader_dir: Path | None = Field(None, description="A reader folder (`qabot reader train "
+                                    "--out`); default: the reader shipped with qabot.")
+    reader_passages: int = Field(3, ge=1, le=10, description="Top passages the reader reads "
+                                 "per question (one batched call).")
+    reader_threshold: float = Field(0.263, ge=0, le=1, description="With the reader on, answers "
+                                    "whose confidence (0-1) is below this are refused.")
+    spelling: bool = Field(True, description="Correct misspelt question words against the "
+                           "index's own vocabulary before searching.")
     followup_ttl_s: float = Field(600.0, ge=0, description="Seconds a chat remembers its topic "
                                                            "for follow-up questions.")
     log_level: str = Field("WARNING", description="Logging level of the core modules.")

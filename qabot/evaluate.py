@@ -28,10 +28,10 @@ import string
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import corpus
 from .answer import AnswerConfig, Answerer, fold
@@ -40,6 +40,9 @@ from .errors import EvalDataError
 from .index import Generation, IndexStore, ProgressFn, build_index
 from .retriever import HybridRetriever, RetrievalConfig
 from .schema import Answer, Hit
+
+if TYPE_CHECKING:
+    from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,11 +84,15 @@ class EvalReport:
     counts: dict[str, int] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: The same measures for other answer paths over the same retrieval (e.g. "reader off").
+    variants: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The report as plain JSON-able data."""
         return {"file": self.file, "kind": self.kind,
                 "metrics": {k: round(v, 4) for k, v in self.metrics.items()},
+                "variants": {name: {k: round(v, 4) for k, v in metrics.items()}
+                             for name, metrics in self.variants.items()},
                 "counts": self.counts, "settings": self.settings,
                 "seconds": round(self.seconds, 1)}
 
@@ -229,19 +236,26 @@ class _Outcome:
     ranks: list[tuple[int, int]]  # (article, paragraph) of the top distinct paragraphs
 
 
-def _ask_all(questions: Sequence[EvalQuestion], generation: Generation, answerer: Answerer,
-             locate: Callable[[Hit], tuple[int, int] | None],
-             progress: ProgressFn | None, stage: str) -> list[_Outcome]:
-    """Ask every question (embedded in one batch); ``locate`` maps a hit to its SQuAD paragraph."""
-    embedder = answerer.retriever.embedder
+def _ask_all(questions: Sequence[EvalQuestion], generation: Generation,
+             answerers: Mapping[str, Answerer], locate: Callable[[Hit], tuple[int, int] | None],
+             progress: ProgressFn | None, stage: str) -> dict[str, list[_Outcome]]:
+    """Ask every question (embedded in one batch) once per answerer, over the same retrieval;
+    ``locate`` maps a hit to its SQuAD paragraph."""
+    first = next(iter(answerers.values()))
+    embedder = first.retriever.embedder
     vectors = embedder.embed_documents([q.question for q in questions])
-    outcomes: list[_Outcome] = []
+    outcomes: dict[str, list[_Outcome]] = {name: [] for name in answerers}
     for n, (question, vector) in enumerate(zip(questions, vectors), start=1):
-        hits = answerer.retriever.search(generation, question.question, k=RECALL_DEPTH,
-                                         query_vector=vector)
-        answer = answerer.answer(generation, question.question, query_vector=vector, hits=hits)
+        wording = first.check_wording(generation, question.question)
+        if wording.corrections:
+            vector = embedder.embed_query(wording.text)
+        hits = first.retriever.search(generation, wording.text, k=RECALL_DEPTH,
+                                      query_vector=vector)
         ranks = [loc for loc in (locate(h) for h in hits) if loc is not None]
-        outcomes.append(_Outcome(question, answer, ranks))
+        for name, answerer in answerers.items():
+            answer = answerer.answer(generation, question.question, query_vector=vector,
+                                     hits=hits, wording=wording)
+            outcomes[name].append(_Outcome(question, answer, ranks))
         if progress is not None and (n % 20 == 0 or n == len(questions)):
             progress(stage, n, len(questions))
     return outcomes
@@ -276,7 +290,8 @@ def _squad_metrics(outcomes: Sequence[_Outcome]) -> dict[str, float]:
             answerable, lambda o: contains_answer(o.answer.text, o.question.answers))
         metrics["answer_sentence@1_if_answered"] = _share(answerable, lambda o: contains_answer(
             o.answer.text or o.answer.debug.get("sentence"), o.question.answers))
-        predictions = [(o.answer.span or o.answer.text or "") for o in answerable]
+        # Only the ``span`` field counts: a refusal or an answer without a span scores 0.
+        predictions = [o.answer.span or "" for o in answerable]
         metrics["span_em"] = sum(exact_match(p, o.question.answers)
                                  for p, o in zip(predictions, answerable)) / n
         metrics["span_f1"] = sum(f1_score(p, o.question.answers)
@@ -354,69 +369,95 @@ def _build(squad: SquadSet, work: Path, embedder: Embedder, articles: Sequence[i
 
 
 def evaluate_squad(path: Path, embedder: Embedder, retrieval: RetrievalConfig,
-                   answering: AnswerConfig, *, limit: int | None = DEFAULT_LIMIT,
-                   seed: int | None = None, out_of_corpus: bool = True,
-                   cache_dir: Path | None = None,
+                   answering: AnswerConfig, *, reader: OnnxReader | None = None,
+                   articles: Collection[str] | None = None,
+                   limit: int | None = DEFAULT_LIMIT, seed: int | None = None,
+                   out_of_corpus: bool = True, cache_dir: Path | None = None,
                    progress: ProgressFn | None = None) -> EvalReport:
     """Index ``path``'s paragraphs, ask its (sampled) questions and score them.
 
-    With ``out_of_corpus``, a second index holds every other article only; questions from the
-    articles left out must be refused while those from the indexed ones are still answered.
+    Retrieval always runs over every article of the file; with ``articles`` (titles) only
+    questions about those are asked, e.g. the ones the reader never saw. With a ``reader`` the
+    answers come from it, and ``report.variants["reader off"]`` holds the pattern path's figures
+    over the same retrieval. With ``out_of_corpus``, a second index holds every other article
+    only; questions from the articles left out must be refused while those from the indexed
+    ones are still answered.
     """
     started = time.perf_counter()
     squad = load_squad(path)
-    answerer = Answerer(HybridRetriever(embedder, retrieval), answering)
+    retriever = HybridRetriever(embedder, retrieval)
+    answerers = {"reader on" if reader else "reader off": Answerer(retriever, answering, reader)}
+    if reader is not None:
+        answerers["reader off"] = Answerer(retriever, answering)
+    wanted = set(articles) if articles is not None else None
+    pool = [q for q in squad.questions
+            if wanted is None or squad.articles[q.article or 0][0] in wanted]
+    if not pool:
+        raise EvalDataError(f"{path} holds no questions about the articles asked for",
+                            hint="pass --articles all")
     report = EvalReport(file=str(path), kind=f"squad {squad.version}".strip(), settings={
         "limit": limit, "seed": seed, "fusion": retrieval.fusion,
-        "candidates": retrieval.candidates, "abstain_threshold": answering.abstain_threshold})
+        "candidates": retrieval.candidates, "reader": "on" if reader else "off",
+        "articles": "all" if wanted is None else f"{len(wanted & {t for t, _ in squad.articles})}"
+                                                 " chosen",
+        "threshold": answering.reader_threshold if reader else answering.abstain_threshold})
     with tempfile.TemporaryDirectory(prefix="qabot-eval-") as tmp:
         work = cache_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         stem = re.sub(r"\W+", "-", path.stem)
         generation, where = _build(squad, work, embedder, None, f"{stem}-all", progress)
         try:
-            questions = sample(squad.questions, limit, seed)
-            outcomes = _ask_all(questions, generation, answerer, _locator(where), progress,
+            questions = sample(pool, limit, seed)
+            outcomes = _ask_all(questions, generation, answerers, _locator(where), progress,
                                 "questions")
         finally:
             generation.close()
-        report.metrics.update(_squad_metrics(outcomes))
+        metrics = {name: _squad_metrics(found) for name, found in outcomes.items()}
+        first = next(iter(outcomes.values()))
         report.counts.update({
             "articles": len(squad.articles),
             "paragraphs": sum(len(p) for _, p in squad.articles),
-            "questions": len(outcomes),
-            "answerable": sum(o.question.answerable for o in outcomes),
-            "unanswerable": sum(not o.question.answerable for o in outcomes)})
+            "questions": len(first),
+            "answerable": sum(o.question.answerable for o in first),
+            "unanswerable": sum(not o.question.answerable for o in first)})
         if out_of_corpus and len(squad.articles) >= 2:
             kept = list(range(0, len(squad.articles), 2))
             kept_set = set(kept)
             half, where_half = _build(squad, work, embedder, kept, f"{stem}-half", progress,
                                       reuse_from=work / f"index-{stem}-all")
             try:
-                pool = [q for q in squad.questions if q.answerable]
-                inside = sample([q for q in pool if q.article in kept_set], limit, seed)
-                outside = sample([q for q in pool if q.article not in kept_set], limit, seed)
-                asked = _ask_all(inside + outside, half, answerer, _locator(where_half),
+                answerable = [q for q in pool if q.answerable]
+                inside = sample([q for q in answerable if q.article in kept_set], limit, seed)
+                outside = sample([q for q in answerable if q.article not in kept_set], limit,
+                                 seed)
+                asked = _ask_all(inside + outside, half, answerers, _locator(where_half),
                                  progress, "out-of-corpus")
             finally:
                 half.close()
-            in_answers = [o.answer for o in asked[:len(inside)]]
-            out_answers = [o.answer for o in asked[len(inside):]]
-            if in_answers and out_answers:  # both halves hold answerable questions
-                report.metrics["in_corpus_answered"] = _share(
-                    in_answers, lambda a: not a.abstained)
-                report.metrics["out_of_corpus_refused"] = _share(
-                    out_answers, lambda a: a.abstained)
-                # What the threshold would have to be for 95 % of in-corpus questions answered,
-                # and what that threshold refuses out of corpus: the calibration aid.
-                suggested = _threshold_for([a.confidence for a in in_answers], 0.95)
-                report.metrics["threshold_for_95%_answered"] = suggested
-                report.metrics["out_of_corpus_refused_at_that_threshold"] = _share(
-                    out_answers, lambda a: a.confidence < suggested)
+            for name, found in asked.items():
+                metrics[name].update(_out_of_corpus_metrics(
+                    [o.answer for o in found[:len(inside)]],
+                    [o.answer for o in found[len(inside):]]))
             report.counts.update({"in_corpus_questions": len(inside),
                                   "out_of_corpus_questions": len(outside)})
+    report.metrics = metrics.pop(next(iter(answerers)))
+    report.variants = metrics
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _out_of_corpus_metrics(in_answers: Sequence[Answer],
+                           out_answers: Sequence[Answer]) -> dict[str, float]:
+    """Answered share in corpus, refused share out of corpus, and the calibration aid: the
+    threshold that would answer 95 % in corpus and what it would refuse outside."""
+    if not in_answers or not out_answers:  # both halves must hold answerable questions
+        return {}
+    suggested = _threshold_for([a.confidence for a in in_answers], 0.95)
+    return {"in_corpus_answered": _share(in_answers, lambda a: not a.abstained),
+            "out_of_corpus_refused": _share(out_answers, lambda a: a.abstained),
+            "threshold_for_95%_answered": suggested,
+            "out_of_corpus_refused_at_that_threshold": _share(
+                out_answers, lambda a: a.confidence < suggested)}
 
 
 def evaluate_jsonl(path: Path, generation: Generation, answerer: Answerer, *,
@@ -425,12 +466,13 @@ def evaluate_jsonl(path: Path, generation: Generation, answerer: Answerer, *,
     """Ask a qabot eval JSONL file's questions against ``generation`` and score them."""
     started = time.perf_counter()
     questions = sample(load_questions_jsonl(path), limit, seed)
-    outcomes = _ask_all(questions, generation, answerer, lambda hit: None, progress, "questions")
+    outcomes = _ask_all(questions, generation, {"qabot": answerer}, lambda hit: None, progress,
+                        "questions")["qabot"]
     answerable = [o for o in outcomes if o.question.answerable]
     impossible = [o for o in outcomes if not o.question.answerable]
     report = EvalReport(file=str(path), kind="qabot jsonl", settings={
         "limit": limit, "seed": seed,
-        "abstain_threshold": answerer.config.abstain_threshold})
+        "reader": "on" if answerer.reader else "off"})
     if answerable:
         report.metrics["answered_correctly"] = _share(answerable, lambda o: (
             not o.answer.abstained and contains_answer(

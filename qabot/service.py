@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .answer import AnswerConfig, Answerer
 from .chat import Conversation
@@ -15,6 +15,9 @@ from .embedding import Embedder, load_embedder
 from .index import BuildReport, Generation, IndexStore, ProgressFn, build_index
 from .retriever import HybridRetriever, RetrievalConfig, as_langchain_retriever
 from .schema import Answer, Hit
+
+if TYPE_CHECKING:
+    from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,8 @@ class QabotService:
         self.retriever = HybridRetriever(self.embedder, RetrievalConfig(
             candidates=settings.candidates, fusion=settings.fusion, rrf_k=settings.rrf_k,
             dense_weight=settings.dense_weight, sentence_weight=settings.sentence_weight))
-        self.answerer = Answerer(self.retriever, AnswerConfig(
-            abstain_threshold=settings.abstain_threshold, top_k=settings.top_k))
+        self.reader = load_reader(settings)
+        self.answerer = Answerer(self.retriever, answer_config(settings), reader=self.reader)
         self._generation: Generation | None = None
         self._lock = threading.Lock()
 
@@ -67,6 +70,8 @@ class QabotService:
         """Open the index and load the model now, so the first question is answered at full speed."""
         self.generation()
         self.embedder.embed_query("warm up")
+        if self.reader is not None:
+            self.reader.warm_up()
 
     def has_index(self) -> bool:
         """True once a build has produced a live generation."""
@@ -76,10 +81,13 @@ class QabotService:
             conversation: Conversation | None = None) -> Answer:
         """Answer one question (a follow-up when ``conversation`` holds a live topic)."""
         generation = self.generation()
-        search_text = conversation.search_text(question) if conversation else question
-        answer = self.answerer.answer(generation, question, k=k, search_text=search_text)
-        if conversation is not None:
-            conversation.remember(question, search_text, answer)
+        wording = self.answerer.check_wording(generation, question)
+        search_text = (conversation.search_text(wording.text) if conversation
+                       else wording.text)
+        answer = self.answerer.answer(generation, question, k=k, search_text=search_text,
+                                      wording=wording)
+        if conversation is not None and wording.english:
+            conversation.remember(wording.text, search_text, answer)
         return answer
 
     def search(self, query: str, k: int = 4) -> list[Hit]:
@@ -109,6 +117,26 @@ class QabotService:
     def langchain_retriever(self, k: int = 4) -> Any:
         """This service's hybrid search as a LangChain ``BaseRetriever``."""
         return as_langchain_retriever(self.search, k=k)
+
+
+def answer_config(settings: Settings) -> AnswerConfig:
+    """The answer-selection knobs of ``settings``."""
+    return AnswerConfig(abstain_threshold=settings.abstain_threshold, top_k=settings.top_k,
+                        reader_passages=settings.reader_passages,
+                        reader_threshold=settings.reader_threshold, spelling=settings.spelling)
+
+
+def load_reader(settings: Settings) -> OnnxReader | None:
+    """The reader ``settings`` ask for (checksum-checked), or None with ``reader = "off"``."""
+    if settings.reader == "off":
+        return None
+    from .config import DEFAULT_MODEL
+    from .embedding import resolve_model_dir
+    from .reader.model import SHIPPED_READER_DIR, OnnxReader
+
+    # The reader was trained on all-MiniLM-L6-v2's word pieces, whatever encodes the index.
+    return OnnxReader(settings.reader_dir or SHIPPED_READER_DIR,
+                      resolve_model_dir(DEFAULT_MODEL) / "tokenizer.json")
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None) -> QabotService:

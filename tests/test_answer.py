@@ -1,20 +1,35 @@
-"""Answers on the seed article with the real model: each question type, paraphrases, accents,
-curly quotes, number formats, refusals; plus the span extractor and scorer on their own.
+"""Answers on the seed article with the real model and the reader off (the pattern path, which
+is also the reader's sanity check): each question type, paraphrases, accents, curly quotes,
+number formats, refusals; plus the span extractor and scorer on their own. The reader path is
+tested in test_reader_answers.py.
 
 Takes ~10 s (most of it loading the model and indexing the seed once for the session).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from qabot.answer import Kind, extract_span, fold, question_kind, word_stems
-from qabot.embedding import FakeEmbedder
+from qabot.config import load_settings
+from qabot.embedding import Embedder, FakeEmbedder
 from qabot.render import NOT_IN_CORPUS, format_answer
 from qabot.retriever import Candidates, HybridRetriever, RetrievalConfig
 from qabot.schema import Answer
 from qabot.service import QabotService
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def real_service(real_seed_index: Path, real_embedder: Embedder) -> QabotService:
+    """The seed index answered with the reader off."""
+    settings = load_settings(ROOT / "config" / "qabot.toml", seeds_dir=real_seed_index.parent
+                             / "seeds", index_dir=real_seed_index, reader="off")
+    return QabotService(settings, embedder=real_embedder)
 
 
 def ask(service: QabotService, question: str) -> Answer:
