@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,9 @@ def repl_startup(corpus: Corpus) -> float:
         shutil.rmtree(home, ignore_errors=True)
 
 
+WARM_P50_TARGET_MS = 100  # issue 11: warm per-question p50 with the reader on, 2 cores
+
+
 @dataclass
 class Row:
     measure: str
@@ -292,8 +296,12 @@ def bench(runs: int, skip_scale: bool) -> tuple[list[Row], dict[str, Any]]:
                 p50s.append(percentile(times, 50) * 1000)
                 p95s.append(percentile(times, 95) * 1000)
             ref = refs[ref_key]
-            return [ratio_row(f"warm per-question p50, {label}", median(p50s), ref, "ms",
-                              ref_name, 2.0 if not busy else None, runs, "{:.1f}"),
+            p50 = ratio_row(f"warm per-question p50, {label} (reader on)", median(p50s), ref,
+                            "ms", ref_name, None, runs, "{:.1f}")
+            if not busy:  # the reader's 3 passages dominate: an absolute target (issue 11)
+                p50 = dataclasses.replace(p50, target=f"≤ {WARM_P50_TARGET_MS} ms", verdict=(
+                    "ok" if median(p50s) <= WARM_P50_TARGET_MS else "MISSED"))
+            return [p50,
                     ratio_row(f"warm per-question p95, {label}", median(p95s), ref, "ms",
                               ref_name, None, runs, "{:.1f}")]
 
