@@ -9,7 +9,7 @@ Runs the real ``Answerer`` through the real index of each SQuAD dev half (retrie
 article) and prints the chosen values as JSON; they are pasted into ``qabot/answer.py``
 (``_READER_CONFIDENCE_*``) and ``qabot/config.py`` (``reader_passages``, ``reader_threshold``).
 The reader's span for a (question, passage) pair does not depend on the other passages of the
-batch, so reads are memoised and each configuration costs retrieval only.
+batch, so reads are memoised; every configuration answers over one shared retrieval per question.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ sys.path.insert(0, str(ROOT))
 from qabot.answer import _READER_CONFIDENCE_WEIGHTS, AnswerConfig, Answerer  # noqa: E402
 from qabot.config import load_settings  # noqa: E402
 from qabot.evaluate import (  # noqa: E402
-    EvalQuestion, _build, _locator, exact_match, f1_score, contains_answer, load_squad)
+    EvalQuestion, _ask_all, _build, contains_answer, exact_match, f1_score, load_squad)
 from qabot.reader.data import load_squad_examples, merge_examples, split_articles  # noqa: E402
 from qabot.reader.model import OnnxReader, Span  # noqa: E402
-from qabot.retriever import HybridRetriever, RetrievalConfig  # noqa: E402
-from qabot.service import QabotService, load_reader  # noqa: E402
+from qabot.service import QabotService  # noqa: E402
 
 FEATURES = tuple(_READER_CONFIDENCE_WEIGHTS)
 
@@ -58,23 +57,12 @@ class MemoReader:
                 for i, s in enumerate(found)]
 
 
-_RETRIEVED: dict[tuple[str, str], tuple] = {}
-
-
-def ask(answerer: Answerer, generation, questions: list[EvalQuestion]) -> list:
-    """Answers of ``questions`` through the real answer path (retrieval done once per index)."""
-    answers = []
-    for q in questions:
-        key = (generation.name + str(generation.path), q.question)
-        if key not in _RETRIEVED:
-            wording = answerer.check_wording(generation, q.question)
-            vector = answerer.retriever.embedder.embed_query(wording.text)
-            hits = answerer.retriever.search(generation, wording.text, k=10, query_vector=vector)
-            _RETRIEVED[key] = (wording, vector, hits)
-        wording, vector, hits = _RETRIEVED[key]
-        answers.append(answerer.answer(generation, q.question, query_vector=vector, hits=hits,
-                                       wording=wording))
-    return answers
+def ask_all(answerers: dict[str, Answerer], generation, questions: list[EvalQuestion]
+            ) -> dict[str, list]:
+    """Answers of ``questions`` by each answerer, through ``qabot eval``'s own loop (one
+    retrieval per question, shared by the answerers)."""
+    outcomes = _ask_all(questions, generation, answerers, lambda hit: None, None, "fit")
+    return {name: [o.answer for o in found] for name, found in outcomes.items()}
 
 
 def main() -> None:
@@ -95,13 +83,11 @@ def main() -> None:
                            seed=args.seed)
     settings = load_settings()
     service = QabotService(settings)
-    reader = load_reader(settings)
-    assert reader is not None
+    reader = service.reader
+    assert reader is not None, "the fit needs reader = \"on\""
     assert set(split.tune) <= set(reader.meta.seen_articles), "split differs from the reader's"
     memo = MemoReader(reader)
-    retriever = HybridRetriever(service.embedder, RetrievalConfig(
-        candidates=settings.candidates, fusion=settings.fusion, rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight, sentence_weight=settings.sentence_weight))
+    retriever = service.retriever
     print(f"tune articles: {', '.join(split.tune)}", file=sys.stderr)
 
     def tune_questions(squad) -> list[EvalQuestion]:
@@ -123,23 +109,23 @@ def main() -> None:
     combos = (itertools.product((1, 2, 3), (0.0, 4.0, 8.0), (0.0, 4.0, 8.0))
               if args.passages is None
               else [(args.passages, args.retrieval_weight, args.sentence_weight)])
-    for passages, weight, sentence_weight in combos:
-        if passages == 1 and (weight or sentence_weight):
-            continue  # nothing to weigh with one passage
-        if True:
-            config = AnswerConfig(reader_passages=passages, reader_retrieval_weight=weight,
-                                  reader_sentence_weight=sentence_weight, reader_threshold=0.0)
-            answers = ask(Answerer(retriever, config, memo), gen1, questions1)
-            f1 = float(np.mean([f1_score(a.span or "", q.answers)
-                                for a, q in zip(answers, questions1)]))
-            em = float(np.mean([exact_match(a.span or "", q.answers)
-                                for a, q in zip(answers, questions1)]))
-            sentence = float(np.mean([contains_answer(a.text, q.answers)
-                                      for a, q in zip(answers, questions1)]))
-            grid.append({"passages": passages, "weight": weight,
-                         "sentence_weight": sentence_weight, "f1": round(f1, 4),
-                         "em": round(em, 4), "answer_sentence@1": round(sentence, 4)})
-            print(json.dumps(grid[-1]), file=sys.stderr)
+    configs = {combo: AnswerConfig(reader_passages=combo[0], reader_retrieval_weight=combo[1],
+                                   reader_sentence_weight=combo[2], reader_threshold=0.0)
+               for combo in combos
+               if combo[0] > 1 or not (combo[1] or combo[2])}  # one passage: nothing to weigh
+    answered = ask_all({str(c): Answerer(retriever, config, memo)
+                        for c, config in configs.items()}, gen1, questions1)
+    for (passages, weight, sentence_weight), answers in zip(configs, answered.values()):
+        f1 = float(np.mean([f1_score(a.span or "", q.answers)
+                            for a, q in zip(answers, questions1)]))
+        em = float(np.mean([exact_match(a.span or "", q.answers)
+                            for a, q in zip(answers, questions1)]))
+        sentence = float(np.mean([contains_answer(a.text, q.answers)
+                                  for a, q in zip(answers, questions1)]))
+        grid.append({"passages": passages, "weight": weight, "sentence_weight": sentence_weight,
+                     "f1": round(f1, 4), "em": round(em, 4),
+                     "answer_sentence@1": round(sentence, 4)})
+        print(json.dumps(grid[-1]), file=sys.stderr)
     best_f1 = max(g["f1"] for g in grid)
     # Within half a point of the best, read as few passages as possible (speed).
     chosen = min((g for g in grid if g["f1"] >= best_f1 - 0.005),
@@ -152,11 +138,11 @@ def main() -> None:
     # 2. Refusal: answerable (1) vs v2.0 unanswerable and out-of-corpus (0) tune questions.
     rows: list[tuple[list[float], int, str]] = []
     for name, (squad, generation, without, questions) in sets.items():
-        for q, a in zip(questions, ask(answerer, generation, questions)):
+        for q, a in zip(questions, ask_all({"fit": answerer}, generation, questions)["fit"]):
             rows.append(([a.debug[f] for f in FEATURES], int(q.answerable),
                          f"{name} {'answerable' if q.answerable else 'unanswerable'}"))
         answerable = [q for q in questions if q.answerable]
-        for a in ask(answerer, without, answerable):
+        for a in ask_all({"fit": answerer}, without, answerable)["fit"]:
             rows.append(([a.debug[f] for f in FEATURES], 0, f"{name} out of corpus"))
     from sklearn.linear_model import LogisticRegression
 

@@ -4,10 +4,11 @@
   English is answered with a sentence saying so (``wording.py``).
 * **Reader (default).** The shipped extractive reader (``qabot/reader``) reads the question with
   the top ``reader_passages`` passages in one batched call. Each passage's best span is scored by
-  the reader's margin over "no answer" plus the passage's retrieval score relative to the best
-  one; the winner is the short answer, the sentence holding it the answer sentence, and its
-  passage is cited first. A how-many span that holds no number is replaced by the number the
-  patterns find in that sentence (the typed patterns are the sanity check).
+  the reader's margin over "no answer" plus, weighted, its passage's retrieval score relative to
+  the best one and the pattern path's score of the sentence holding it; the winner is the short
+  answer, the sentence holding it the answer sentence, and its passage is cited first. The typed
+  patterns are the sanity check: a how-many span keeps one number, and a how-many or who span
+  holding no number or name is replaced by the patterns' pick in that sentence.
 * **Patterns (``reader = "off"``).** Every sentence of the top passages is scored by its cosine to
   the question (sentence vectors are precomputed at index time), the share of the question's
   words it contains weighted by rarity (IDF from the FTS5 index, words stemmed with Snowball), the
@@ -265,8 +266,6 @@ class Answerer:
                           notice=f"qabot reads questions in English; this one looks like "
                                  f"{language_name(wording.language)}. Please ask it in English.")
         read_as = wording.text if wording.corrections else None
-        if read_as is not None and search_text is None:
-            query_vector, hits = None, None
         question_read = wording.text
         query = search_text or question_read
         if query_vector is None:

@@ -45,6 +45,7 @@ from .errors import (
     IndexMissingError,
 )
 from .schema import Article, Passage, StoredPassage
+from .wording import LETTER_WORD
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,6 @@ REBUILD_HINT = "run `qabot index --rebuild`"
 
 #: ``(stage, done, total)``: lets a front end draw a progress bar without the core printing.
 ProgressFn = Callable[[str, int, int], None]
-_LETTER_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 _SCHEMA = """
 CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEGER NOT NULL);
@@ -339,7 +339,7 @@ class Generation:
             if self._word_counts is None:
                 counts: collections.Counter[str] = collections.Counter()
                 for text, title in self._db.execute("SELECT text, title FROM passages"):
-                    counts.update(_LETTER_WORD.findall(f"{title} {text}".lower()))
+                    counts.update(LETTER_WORD.findall(f"{title} {text}".lower()))
                 self._word_counts = dict(counts)
             return self._word_counts
 

@@ -31,6 +31,11 @@ def citation_label(citation: Citation) -> str:
     return f"{citation.source} ¶{citation.paragraph}"
 
 
+def read_as_text(answer: Answer) -> str:
+    """``(read as: …)``: how a question with corrected spelling was read."""
+    return f"(read as: {answer.read_as})"
+
+
 def refusal_text(answer: Answer) -> str:
     """Why ``answer`` was refused: its notice (e.g. not English), else "the articles do not say"."""
     return answer.notice or NOT_IN_CORPUS
@@ -40,7 +45,7 @@ def format_answer(answer: Answer, bold: tuple[str, str] = ("", ""), full: bool =
     """The answer, then numbered citations; ``bold`` wraps the span (e.g. ANSI codes)."""
     lines: list[str] = []
     if answer.read_as:
-        lines.append(f"(read as: {answer.read_as})")
+        lines.append(read_as_text(answer))
     if answer.abstained:
         lines.append(refusal_text(answer))
         if answer.related:

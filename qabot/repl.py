@@ -28,6 +28,7 @@ from .render import (
     format_report,
     format_stats,
     plural,
+    read_as_text,
     refusal_text,
 )
 
@@ -268,7 +269,7 @@ class Repl:
         from rich.text import Text
 
         if answer.read_as:
-            self.console.print(Text(f"(read as: {answer.read_as})", style="dim"))
+            self.console.print(Text(read_as_text(answer), style="dim"))
         if answer.abstained:
             self.console.print(Text(refusal_text(answer), style="bold red"))
             if answer.related:

@@ -47,7 +47,7 @@ from telegram.ext import (
 
 from .chat import Conversations
 from .errors import ConfigError, IndexLockedError, QabotError
-from .render import format_report, plural, quote
+from .render import format_report, plural, quote, read_as_text
 from .schema import Answer, Citation
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def answer_html(answer: Answer) -> list[str]:
     cited = [f"[{n}] <i>{esc(citation_title(citation))}</i>, ¶{citation.paragraph}\n"
              f"“{esc(quote(citation.text, 160))}”"
              for n, citation in enumerate(answer.citations, start=1)]
-    blocks = [f"<i>(read as: {esc(answer.read_as)})</i>\n{head}" if answer.read_as else head]
+    blocks = [f"<i>{esc(read_as_text(answer))}</i>\n{head}" if answer.read_as else head]
     if cited:
         blocks += [f"<b>Sources</b>\n{cited[0]}", *cited[1:]]
     return pack_messages(blocks)

@@ -25,7 +25,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
+#: A run of letters: the words the index vocabulary and the checks are made of.
+LETTER_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 #: Below this share of known words a question is checked for another language.
 KNOWN_SHARE_FOR_ENGLISH = 0.5
 _LANGUAGE_CONFIDENCE = 0.9
@@ -130,7 +131,7 @@ class WordingChecker:
 
     def check(self, question: str) -> Wording:
         """``question`` with misspelt words corrected, or marked as not English."""
-        words = list(_LETTERS.finditer(question))
+        words = list(LETTER_WORD.finditer(question))
         unknown = [m for m in words if not self._known(m.group(0).lower())]
         if not unknown:
             return Wording(question, question)
