@@ -384,13 +384,20 @@ def _default_reader_work_dir() -> Path:
               help="Torch threads (default: every core).")
 @click.option("--max-steps", type=int, default=None,
               help="Stop after this many steps (a quick trial run).")
+@click.option("--swap-negatives", type=float, default=0.3, show_default=True,
+              help="Share of answerable training questions that also yield a made-up "
+                   "unanswerable one (a name or number swapped for one the paragraph lacks).")
+@click.option("--other-negatives", type=float, default=0.1, show_default=True,
+              help="Share of answerable training questions also paired, unanswerable, with "
+                   "another paragraph of their article.")
 @click.option("--validation-articles", type=int, default=5, show_default=True,
               help="Articles held out for the reported figures (never trained or tuned on).")
 @click.option("--tune-articles", type=int, default=2, show_default=True,
               help="Articles held out to fit the no-answer threshold and pick fp32 or int8.")
 def reader_train_command(squad_files: tuple[Path, ...], out_dir: Path, work_dir: Path | None,
                          epochs: float, seed: int, learning_rate: float, batch_size: int,
-                         threads: int | None, max_steps: int | None, validation_articles: int,
+                         threads: int | None, max_steps: int | None, swap_negatives: float,
+                         other_negatives: float, validation_articles: int,
                          tune_articles: int) -> None:
     """Fine-tune the local all-MiniLM-L6-v2 weights as the reader, on the CPU (about 45-80
     minutes on 2 cores for the SQuAD dev halves), export it to ONNX fp32 and int8, fit the
@@ -408,7 +415,8 @@ def reader_train_command(squad_files: tuple[Path, ...], out_dir: Path, work_dir:
     config = TrainConfig(seed=seed, epochs=epochs, learning_rate=learning_rate,
                          batch_size=batch_size, threads=threads or os.cpu_count() or 1,
                          max_steps=max_steps, validation_articles=validation_articles,
-                         tune_articles=tune_articles)
+                         tune_articles=tune_articles, swap_negatives=swap_negatives,
+                         other_paragraph_negatives=other_negatives)
     bar = tqdm(desc="training", unit="step", file=sys.stderr, disable=None)
 
     def on_step(step: int, total: int, loss: float) -> None:

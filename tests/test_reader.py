@@ -200,3 +200,31 @@ def test_stopped_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
     a = torch.load(resumed.weights, weights_only=True)
     b = torch.load(straight.weights, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_made_up_negatives_swap_a_name_the_paragraph_lacks() -> None:
+    from qabot.reader.data import near_miss_negatives
+
+    first = ("The harbour of Port Elin reopened in 2019. The mayor, Anna Varga, cut the ribbon.")
+    second = ("Lisbon and Northbridge sent delegations. Their boats arrived in 2021.")
+    examples = [QAExample("a", "Ports", "When did the harbour of Port Elin reopen?", first,
+                          (("2019", first.index("2019")),)),
+                QAExample("b", "Ports", "Who cut the ribbon in Port Elin?", first,
+                          (("Anna Varga", first.index("Anna Varga")),)),
+                QAExample("c", "Ports", "Which towns sent delegations?", second,
+                          (("Lisbon and Northbridge", 0),))]
+    made = near_miss_negatives(examples, swap_share=1.0, other_share=1.0, seed=3)
+    assert made and all(not m.answerable for m in made)
+    swapped = [m for m in made if m.id.endswith(":swap")]
+    assert swapped
+    for m in swapped:
+        original = next(e for e in examples if m.id.startswith(e.id + ":"))
+        assert m.context == original.context and m.question != original.question
+        assert "Port Elin" not in m.question or "2019" not in m.question
+        # the name put in comes from the article, and this paragraph does not hold it
+        assert any(name in m.question and name not in m.context
+                   for name in ("Lisbon", "Northbridge", "2021", "Anna Varga", "Port Elin"))
+    others = [m for m in made if m.id.endswith(":other")]
+    assert others and all(m.context != next(e for e in examples if m.id.startswith(e.id + ":")
+                                            ).context for m in others)
+    assert made == near_miss_negatives(examples, 1.0, 1.0, seed=3)  # seeded, repeatable

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,77 @@ def split_articles(examples: Sequence[QAExample], seed: int, validation: int = 5
     return ArticleSplit(train=tuple(t for t in titles if t not in held),
                         tune=tuple(sorted(held[validation:])),
                         validation=tuple(sorted(held[:validation])))
+
+
+#: Names (capitalised runs) and numbers: the anchors a question is swapped on.
+_ANCHOR = re.compile(r"\b(?:[A-Z][\w'-]+(?:\s+(?:of\s+|the\s+)?[A-Z][\w'-]+)*|\d[\d,.]*)\b")
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"(]\s*)$")
+
+
+def _anchors(text: str) -> list[re.Match[str]]:
+    """Names and numbers of ``text``; a capitalised word that opens a sentence is grammar, not
+    a name, so it counts only as part of a longer run ("The Hague")."""
+    return [m for m in _ANCHOR.finditer(text)
+            if m.group()[0].isdigit() or " " in m.group()
+            or not _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()])]
+
+
+def near_miss_negatives(examples: Sequence[QAExample], swap_share: float, other_share: float,
+                        seed: int) -> list[QAExample]:
+    """Unanswerable questions made from answerable ones, for training only.
+
+    * swapped: a name or number of the question that its paragraph holds is replaced by one of
+      the same kind from another paragraph of the article that this paragraph lacks ("in France"
+      → "in Sicily"), like SQuAD v2.0's entity-swap questions;
+    * other paragraph: the question paired with another paragraph of its article that does not
+      hold the answer, as retrieval serves the reader at run time.
+
+    ``swap_share`` and ``other_share`` are the shares of answerable questions that get each.
+    """
+    rng = random.Random(seed)
+    by_article: dict[str, list[str]] = collections.defaultdict(list)
+    for example in examples:
+        if example.context not in by_article[example.article]:
+            by_article[example.article].append(example.context)
+    pools = {article: sorted({m.group() for c in contexts for m in _anchors(c)})
+             for article, contexts in by_article.items()}
+    made: list[QAExample] = []
+    for example in examples:
+        if not example.answerable:
+            continue
+        if rng.random() < swap_share:
+            swapped = _swap_anchor(example, pools[example.article], rng)
+            if swapped is not None:
+                made.append(QAExample(id=f"{example.id}:swap", article=example.article,
+                                      question=swapped, context=example.context, answers=()))
+        if rng.random() < other_share:
+            answers = {text.lower() for text, _ in example.answers}
+            others = [c for c in by_article[example.article] if c != example.context
+                      and not any(a in c.lower() for a in answers)]
+            if others:
+                made.append(QAExample(id=f"{example.id}:other", article=example.article,
+                                      question=example.question, context=rng.choice(others),
+                                      answers=()))
+    return made
+
+
+def _swap_anchor(example: QAExample, pool: Sequence[str], rng: random.Random) -> str | None:
+    """``example.question`` with one anchor its paragraph holds replaced by a same-kind anchor
+    the paragraph lacks; None when the question has no such anchor."""
+    context = example.context
+    held = [m for m in _anchors(example.question) if m.group() in context]
+    if not held:
+        return None
+    target = rng.choice(held)
+    numeric = target.group()[0].isdigit()
+    candidates = [a for a in pool if a[0].isdigit() == numeric and a not in context
+                  and a.lower() not in example.question.lower()]
+    if not candidates:
+        return None
+    q = example.question
+    return q[:target.start()] + rng.choice(candidates) + q[target.end():]
 
 
 def reader_tokenizer(tokenizer_file: Path) -> Tokenizer:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReaderError
-from .data import QAExample, load_squad_examples, merge_examples, split_articles
+from .data import (QAExample, load_squad_examples, merge_examples, near_miss_negatives,
+                   split_articles)
 from .evaluate import fit_null_threshold, predict, quality, speed
 from .model import METADATA_FILE, OnnxReader, ReaderMetadata, sha256_of
 from .train import (StepCallback, TrainConfig, export_onnx, quantize_int8, split_summary,
@@ -77,7 +78,10 @@ def train_reader(squad_files: Sequence[Path], model_dir: Path, out_dir: Path, wo
                            tune=config.tune_articles)
     train_set, tune, validation = (split.of(examples, p) for p in ("train", "tune", "validation"))
     tokenizer_file = model_dir / "tokenizer.json"
-    result = train(train_set, model_dir, work_dir, config, on_step)
+    negatives = near_miss_negatives(train_set, config.swap_negatives,
+                                    config.other_paragraph_negatives, seed=config.seed)
+    log.info("%d made-up unanswerable questions added to the training articles", len(negatives))
+    result = train(train_set + negatives, model_dir, work_dir, config, on_step)
 
     exported = work_dir / "onnx"
     exported.mkdir(parents=True, exist_ok=True)
@@ -96,6 +100,8 @@ def train_reader(squad_files: Sequence[Path], model_dir: Path, out_dir: Path, wo
         "shipped": shipped, "config": asdict(config), "split": split_summary(split),
         "counts": {p: {"questions": len(s), "unanswerable": sum(not e.answerable for e in s)}
                    for p, s in (("train", train_set), ("tune", tune), ("validation", validation))},
+        "made_up_negatives": {"swapped": sum(e.id.endswith(":swap") for e in negatives),
+                              "other_paragraph": sum(e.id.endswith(":other") for e in negatives)},
         "training": {"steps": result.steps, "seconds": round(result.seconds, 1),
                      "final_loss_mean_50": round(sum(result.losses[-50:]) /
                                                  max(1, len(result.losses[-50:])), 4),
@@ -116,6 +122,16 @@ def _row(name: str, figures: dict[str, Any], point: str = "validation",
     return (f"| {name} | {v['f1']:.3f} | {v['em']:.3f} | {v['no_answer_refused']:.3f} | "
             f"{v['answered']:.3f} | {v['v2_f1']:.3f} | {figures[threshold]:.3f} | "
             f"{figures['size_mb']} MB | {figures['speed']['single_median_ms']} ms |")
+
+
+def _negatives_line(summary: dict[str, Any]) -> str:
+    made = summary.get("made_up_negatives")
+    if not made:
+        return ""
+    return (f"Added to the training articles only: {made['swapped']} made-up unanswerable "
+            "questions with a name or number swapped for one the paragraph lacks, and "
+            f"{made['other_paragraph']} answerable questions paired with another paragraph of "
+            "their article that lacks the answer (`data.near_miss_negatives`).\n")
 
 
 def model_card(summary: dict[str, Any]) -> str:
@@ -143,6 +159,7 @@ SQuAD v1.1 and v2.0 dev halves from `shared/eval/squad` (Rajpurkar et al. 2016, 
 | tune | {len(split['tune'])} | {counts['tune']['questions']} | {counts['tune']['unanswerable']} | the no-answer threshold, fp32 vs int8 |
 | validation | {len(split['validation'])} | {counts['validation']['questions']} | {counts['validation']['unanswerable']} | the figures below, nothing else |
 
+{_negatives_line(summary)}
 Tune articles: {', '.join(split['tune'])}.
 Validation articles: {', '.join(split['validation'])}.
 

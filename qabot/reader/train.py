@@ -51,6 +51,9 @@ class TrainConfig:
     threads: int = 2
     checkpoint_every: int = 50
     max_steps: int | None = None
+    # Made-up unanswerable questions (data.near_miss_negatives), as shares of the answerable ones.
+    swap_negatives: float = 0.3
+    other_paragraph_negatives: float = 0.1
 
 
 @dataclass
