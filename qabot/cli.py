@@ -66,9 +66,18 @@ def load(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | Non
     return settings
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped: messages name seed files (``skipped …``)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        from .render import printable
+
+        return printable(super().formatMessage(record))
+
+
 def _configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("qabot")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
