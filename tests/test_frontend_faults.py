@@ -103,18 +103,24 @@ def test_log_level_is_case_insensitive_and_validated() -> None:
 
 # -- 3. control characters in file names and seed text ----------------------------------------
 
+EVIL_INDEX_OUTPUT: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def evil(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The seed plus an article whose file name holds a newline and an ESC sequence and whose
-    text holds U+202E, CSI/OSC sequences (7-bit and C1) and a bell; indexed once."""
+    text holds U+202E, CSI/OSC sequences (7-bit and C1) and a bell, and an empty file with an
+    ESC sequence in its name (skipped, named in a warning); indexed once."""
     base = tmp_path_factory.mktemp("evil")
     seeds = base / "seeds"
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
     (seeds / EVIL_NAME).write_text(EVIL_TEXT, encoding="utf-8")
+    (seeds / "empty\x1b[2Jfile.txt").write_bytes(b"")
     where = _where(seeds, base / "indexes")
     result = run_qabot("index", *where)
     assert result.returncode == 0, result.stderr
+    EVIL_INDEX_OUTPUT.append(result.stdout + result.stderr)
     return where
 
 
@@ -147,6 +153,12 @@ def test_stats_and_piped_repl_print_no_terminal_controls(evil: list[str], tmp_pa
     assert repl.returncode == 0, repl.stderr
     _assert_terminal_safe(repl.stdout)
     assert "evil\\n\\x1b[31mnews.txt ¶" in repl.stdout
+
+
+def test_index_names_a_skipped_file_without_terminal_controls(evil: list[str]) -> None:
+    [output] = EVIL_INDEX_OUTPUT
+    assert "empty\\x1b[2Jfile.txt" in output
+    _assert_terminal_safe(output.replace("\n", " "))
 
 
 def test_telegram_html_shows_controls_as_escapes() -> None:
