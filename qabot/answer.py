@@ -297,7 +297,7 @@ class Answerer:
             confidence = confidence_from(features)
             threshold = self.config.abstain_threshold
             span = None
-        citations = tuple(_citation(h) for h in hits[:k])
+        citations = tuple(citation_from_hit(h) for h in hits[:k])
         sentence = best.hit.passage.text[best.start:best.end] if best is not None else None
         debug = {"kind": kind.value, "sentence": sentence, "span": span, **features}
         if best is None or sentence is None or confidence < threshold:
@@ -310,10 +310,8 @@ class Answerer:
                 # "He is also considered the mentor…": the name is in the sentence before.
                 span = extract_span(best.hit.passage.text[slice(*best.previous)], kind,
                                     question_read)
-        # The passage holding the answer is cited first.
-        ordered = [best.hit] + [h for h in hits if h is not best.hit]
         return Answer(question=question, text=sentence, span=span, abstained=False,
-                      citations=tuple(_citation(h) for h in ordered[:k]), confidence=confidence,
+                      citations=_answer_first(best.hit, hits, k), confidence=confidence,
                       read_as=read_as, debug=debug)
 
     def _read(self, generation: Generation, question: str, hits: list[Hit],
@@ -536,8 +534,20 @@ def _closest_to_terms(sentence: str, matches: list[re.Match[str]],
     return min(matches, key=distance)
 
 
-def _citation(hit: Hit) -> Citation:
-    """How ``hit`` is cited in an answer."""
+def citation_from_hit(hit: Hit, score: float | None = None) -> Citation:
+    """How ``hit`` is cited in an answer (with its retrieval score unless ``score`` is given)."""
     p = hit.passage
-    return Citation(source=p.source, paragraph=p.paragraph, text=p.text, score=hit.score,
-                    title=p.title, section=p.section)
+    return Citation(source=p.source, paragraph=p.paragraph, text=p.text,
+                    score=hit.score if score is None else score, title=p.title, section=p.section)
+
+
+def _answer_first(answer_hit: Hit, hits: list[Hit], k: int) -> tuple[Citation, ...]:
+    """The top ``k`` citations, best first: the passage holding the answer, then the others by
+    retrieval score. The answer step ranked the answer's passage above passages that retrieval
+    scored higher, so it carries the best score of the list: the scores read best first, like
+    the order (a passage retrieval put first keeps its own score)."""
+    others = sorted((h for h in hits if h is not answer_hit), key=lambda h: h.score,
+                    reverse=True)
+    top = max(h.score for h in hits)
+    return (citation_from_hit(answer_hit, score=max(answer_hit.score, top)),
+            *(citation_from_hit(h) for h in others[: k - 1]))

@@ -6,6 +6,7 @@ stay fast. Domain errors become one message on stderr and a non-zero exit, never
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -65,9 +66,18 @@ def load(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | Non
     return settings
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped: messages name seed files (``skipped …``)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        from .render import printable
+
+        return printable(super().formatMessage(record))
+
+
 def _configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("qabot")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -186,27 +196,46 @@ def ask_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pat
     service = make_service(settings)
     color = sys.stdout.isatty() and not as_json
 
-    def answer_one(text: str) -> None:
-        from .render import format_answer
+    def answer_one(raw: str) -> None:
+        from .render import answer_json, format_answer, json_line
 
+        text = _question(raw)
+        if not text:
+            return
         answer = service.ask(text, k=top_k)
         if as_json:
-            click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+            click.echo(json_line(answer_json(answer)))
         else:
             click.echo(format_answer(answer, bold=("\033[1m", "\033[0m") if color else ("", "")))
+            if not question:
+                click.echo("")
         sys.stdout.flush()
 
     if question:
         answer_one(" ".join(question))
         return
     service.generation()  # fail fast, before waiting on input, when there is no index
+    tolerant_stdin()
     for line in sys.stdin:
-        text = line.strip()
-        if not text:
-            continue
-        answer_one(text)
-        if not as_json:
-            click.echo("")
+        answer_one(line)
+
+
+def _question(raw: str) -> str:
+    """One question from argv or stdin, stripped; bytes that were not UTF-8 become U+FFFD and
+    are reported on stderr, so the question is still answered (and the next ones too)."""
+    from .render import clean_input, printable
+
+    text, replaced = clean_input(raw.strip())
+    if replaced:
+        click.echo(f"note: the question held bytes that are not UTF-8; read as: {printable(text)}",
+                   err=True)
+    return text
+
+
+def tolerant_stdin() -> None:
+    """Decode standard input leniently: one undecodable byte must not end the whole stream."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")  # _question turns them into U+FFFD
 
 
 @main.command("stats")
@@ -216,7 +245,25 @@ def stats_command(config_file: Path | None, seeds_dir: Path | None, index_dir: P
     settings = load(config_file, seeds_dir, index_dir)
     from .render import format_stats
 
-    click.echo(format_stats(make_service(settings).stats()))
+    service = make_service(settings)
+    click.echo(format_stats(service.stats(), settings.seeds_dir, settings.index_dir,
+                            articles=article_table(service)))
+
+
+def article_table(service: QabotService) -> list[tuple[str, str, int]]:
+    """``(file, title, passages)`` of every indexed article, by file name."""
+    generation = service.generation()
+    total = int(generation.counts.get("passages", 0))
+    counts: dict[tuple[str, str], int] = {}
+    chunk = 5000  # rows per query: well under SQLite's limit on bound parameters
+    for start in range(0, total, chunk):
+        for passage in generation.passages(range(start, min(start + chunk, total))).values():
+            key = (passage.source, passage.title)
+            counts[key] = counts.get(key, 0) + 1
+    for source, title, _ in generation.articles():  # an article with no passage still counts
+        counts.setdefault((source, title), 0)
+    return sorted(((source, title, n) for (source, title), n in counts.items()),
+                  key=lambda row: (row[0], row[1]))
 
 
 @main.command("repl")
@@ -237,6 +284,7 @@ def repl_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
     from .repl import run_repl
 
     settings = load(config_file, seeds_dir, index_dir)
+    tolerant_stdin()
     sys.exit(run_repl(make_service(settings), k=top_k, history_file=history_file))
 
 

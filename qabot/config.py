@@ -81,7 +81,9 @@ class Settings(BaseSettings):
                            "index's own vocabulary before searching.")
     followup_ttl_s: float = Field(600.0, ge=0, description="Seconds a chat remembers its topic "
                                                            "for follow-up questions.")
-    log_level: str = Field("WARNING", description="Logging level of the core modules.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "WARNING", description="Logging level of the core modules: DEBUG, INFO, WARNING, ERROR "
+        "or CRITICAL (any case).")
     telegram_bot_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "QABOT_TELEGRAM_BOT_TOKEN",
                                             "telegram_bot_token"),
@@ -100,6 +102,11 @@ class Settings(BaseSettings):
                                          "server binds to (behind a TLS reverse proxy).")
     telegram_webhook_port: int = Field(8443, ge=1, le=65535,
                                        description="Port the webhook server listens on.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("seeds_dir", "index_dir", mode="after")
     @classmethod

@@ -23,13 +23,21 @@ from typing import TYPE_CHECKING, TextIO
 from .chat import Conversation
 from .errors import QabotError
 from .render import (
+    RELATED_HEAD,
     citation_label,
+    clean_input,
     format_answer,
     format_report,
+    format_sources,
     format_stats,
+    one_line,
     plural,
+    printable,
+    quote,
     read_as_text,
     refusal_text,
+    source_heading,
+    sources_citations,
 )
 
 if TYPE_CHECKING:
@@ -47,10 +55,11 @@ SPAN_STYLE = "bold black on yellow"
 SENTENCE_STYLE = "bold"
 MAX_K = 20
 EXCERPT_CHARS = 320
+TITLE_CHARS = 80  # a long headline would push the file and paragraph off the line
 
 COMMANDS: dict[str, str] = {
     ":help": "show this list",
-    ":sources": "full text of the last answer's passages",
+    ":sources": "the last answer's passages in full, with scores, and further ones",
     ":k N": f"show N citations per answer (1-{MAX_K})",
     ":reindex": "index new or changed files in the seeds folder, then keep going",
     ":stats": "articles, passages, model and index generation",
@@ -148,7 +157,9 @@ class Repl:
 
     def handle(self, line: str) -> bool:
         """Run one line (a command or a question); False when the REPL should end."""
-        text = line.strip()
+        text, replaced = clean_input(line.strip())
+        if replaced:
+            self.note(f"(the line held bytes that are not UTF-8; read as: {printable(text)})")
         if not text:
             return True
         if text.startswith(":"):
@@ -211,21 +222,61 @@ class Repl:
         self.console.print(KEYS_HELP, style="dim", highlight=False)
 
     def sources(self) -> None:
-        """Full text of the passages behind the last answer."""
+        """The last answer's passages in full, with title, paragraph and score, then the next
+        best passages on the same question that the answer did not show."""
         answer = self.state.last
         if answer is None:
             self.note("No answer yet: ask a question first.")
             return
-        citations = answer.related if answer.abstained else answer.citations
+        citations = sources_citations(answer)
         if not citations:
             self.note("The last answer has no passages.")
             return
+        more = self._further_passages(answer, citations)
         if self.plain:
-            self.console.print(format_answer(answer, full=True))
+            self.console.print(format_sources(answer, more), markup=False, highlight=False)
             return
+        from rich.text import Text
+
+        if answer.abstained:
+            self.console.print(Text(RELATED_HEAD, style="dim"))
+        titled: set[str] = set()
         for number, citation in enumerate(citations, start=1):
-            self.console.print(self._citation_head(number, citation))
+            head = self._citation_head(number, citation, title=False)
+            head.append(f"  score {citation.score:.2f}", style="dim")
+            if number == 1 and not answer.abstained:
+                head.append(" (holds the answer)", style="dim")
+            self.console.print(head)
+            where = source_heading(citation, with_title=citation.source not in titled)
+            titled.add(citation.source)
+            if where:
+                self.console.print(Text(f"    {where}", style="italic"))
             self.console.print(self._passage(citation.text, answer, limit=None))
+        if more:
+            self.console.print(Text("Further passages on the question (not shown above):",
+                                    style="dim"))
+            for citation in more:
+                head = Text("  · ")
+                head.append(citation_label(citation), style="cyan")
+                head.append(f"  score {citation.score:.2f}", style="dim")
+                self.console.print(head)
+                self.console.print(self._passage(citation.text, answer, limit=EXCERPT_CHARS))
+
+    def _further_passages(self, answer: Answer, shown: tuple[Citation, ...],
+                          extra: int = 2) -> list[Citation]:
+        """Up to ``extra`` passages on ``answer``'s question beyond those already ``shown``."""
+        from .answer import citation_from_hit
+
+        last = self.conversation.last
+        query = (last.search_text if last is not None and last.answer is answer
+                 else answer.read_as or answer.question)
+        try:
+            hits = self.service.search(query, k=len(shown) + extra)
+        except QabotError:
+            return []  # an extra, not worth an error message
+        seen = {(c.source, c.paragraph, c.text) for c in shown}
+        return [citation_from_hit(h) for h in hits
+                if (h.passage.source, h.passage.paragraph, h.passage.text) not in seen][:extra]
 
     def set_k(self, arg: str) -> None:
         """``:k N`` sets the number of citations; ``:k`` alone shows it."""
@@ -256,7 +307,9 @@ class Repl:
         except QabotError as exc:
             self.error(exc)
             return
-        self.console.print(format_stats(stats), highlight=False, markup=False)
+        settings = self.service.settings
+        self.console.print(format_stats(stats, settings.seeds_dir, settings.index_dir),
+                           highlight=False, markup=False)
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -271,32 +324,37 @@ class Repl:
         if answer.read_as:
             self.console.print(Text(read_as_text(answer), style="dim"))
         if answer.abstained:
-            self.console.print(Text(refusal_text(answer), style="bold red"))
+            self.console.print(Text(printable(refusal_text(answer)), style="bold red"))
             if answer.related:
-                self.console.print(Text("Related passages (they do not answer it):", style="dim"))
+                self.console.print(Text(RELATED_HEAD, style="dim"))
                 self._print_citations(answer.related, answer)
             self.console.print()
             return
-        text = Text(answer.text or "", style=SENTENCE_STYLE)
-        _highlight(text, answer.span)
+        text = Text(one_line(answer.text or ""), style=SENTENCE_STYLE)
+        span = one_line(answer.span) if answer.span else None
+        _highlight(text, span)
         self.console.print(text)
-        if answer.span:
-            self.console.print(Text.assemble("Short answer: ", (answer.span, SPAN_STYLE)))
+        if span:
+            self.console.print(Text.assemble("Short answer: ", (span, SPAN_STYLE)))
         self._print_citations(answer.citations, answer)
         self.console.print()
 
     def _print_citations(self, citations: Iterable[Citation], answer: Answer) -> None:
+        """Numbered citations; an article's title is shown once, with its first passage."""
+        titled: set[str] = set()
         for number, citation in enumerate(citations, start=1):
-            self.console.print(self._citation_head(number, citation))
+            first = citation.source not in titled
+            titled.add(citation.source)
+            self.console.print(self._citation_head(number, citation, title=first))
             self.console.print(self._passage(citation.text, answer, limit=EXCERPT_CHARS))
 
     @staticmethod
-    def _citation_head(number: int, citation: Citation) -> Text:
+    def _citation_head(number: int, citation: Citation, title: bool = True) -> Text:
         from rich.text import Text
 
         head = Text.assemble((f"[{number}] ", "bold cyan"))
-        if citation.title:
-            head.append(citation.title, style="italic")
+        if title and citation.title:
+            head.append(printable(quote(citation.title, TITLE_CHARS)), style="italic")
             head.append(" — ")
         head.append(citation_label(citation), style="cyan")
         return head
@@ -307,10 +365,10 @@ class Repl:
         from rich.padding import Padding
         from rich.text import Text
 
-        text = Text(_excerpt(" ".join(passage.split()), answer, limit))
+        text = Text(_excerpt(one_line(passage), answer, limit))
         if answer.text:
-            text.highlight_words([" ".join(answer.text.split())], SENTENCE_STYLE)
-        _highlight(text, answer.span)
+            text.highlight_words([one_line(answer.text)], SENTENCE_STYLE)
+        _highlight(text, one_line(answer.span) if answer.span else None)
         return Padding(text, (0, 0, 0, 4), expand=False)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -364,7 +422,8 @@ def _excerpt(passage: str, answer: Answer, limit: int | None) -> str:
     """``passage`` cut to about ``limit`` characters, keeping the answer sentence (or span)."""
     if limit is None or len(passage) <= limit:
         return passage
-    anchor = next((a for a in (answer.text and " ".join(answer.text.split()), answer.span)
+    anchor = next((a for a in (answer.text and one_line(answer.text),
+                               answer.span and one_line(answer.span))
                    if a and a in passage), None)
     if anchor is None:
         start = 0

@@ -47,7 +47,7 @@ from telegram.ext import (
 
 from .chat import Conversations
 from .errors import ConfigError, IndexLockedError, QabotError
-from .render import format_report, plural, quote, read_as_text
+from .render import RELATED_HEAD, format_report, plural, printable, quote, read_as_text
 from .schema import Answer, Citation
 
 if TYPE_CHECKING:
@@ -74,8 +74,9 @@ COMMANDS = [
 # ---------------------------------------------------------------- formatting (pure, tested alone)
 
 def esc(text: str) -> str:
-    """``text`` made safe for Telegram's HTML parse mode."""
-    return html.escape(text, quote=True)
+    """``text`` made safe for Telegram's HTML parse mode, control and bidi characters shown as
+    escapes as on the terminal (``render.printable``)."""
+    return html.escape(printable(text), quote=True)
 
 
 def visible_length(html_text: str) -> int:
@@ -154,7 +155,7 @@ def sources_html(answer: Answer) -> list[str]:
     if not citations:
         return ["My last answer cited no passages."]
     blocks: list[str] = [] if answer.citations else [
-        "The articles did not answer that; these are the closest passages:"]
+        esc(RELATED_HEAD)]
     for n, citation in enumerate(citations, start=1):
         head = (f"<b>[{n}] {esc(citation_title(citation, 200))}</b>\n"
                 f"{esc(citation.source)}, paragraph {citation.paragraph}")

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from qabot.config import Settings
+from qabot.render import RELATED_HEAD
 from qabot.schema import Answer, Citation
 from qabot.telegram_bot import (
     RateLimiter,
@@ -368,9 +369,9 @@ def test_sources_after_a_refusal_say_the_passages_do_not_answer() -> None:
     related = _answer("x", "x", "Nearby text.").citations
     refusal = Answer(question="q", text=None, span=None, abstained=True, related=related)
     [message] = sources_html(refusal)
-    assert "did not answer" in parse_html(message) and "Nearby text." in parse_html(message)
+    assert RELATED_HEAD in parse_html(message) and "Nearby text." in parse_html(message)
     [answered] = sources_html(_answer("x", "x", "Nearby text."))
-    assert "did not answer" not in answered
+    assert RELATED_HEAD not in answered
 
 
 def test_rate_limiter_is_a_sliding_window_per_user() -> None:
