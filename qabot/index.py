@@ -193,18 +193,16 @@ _SAMPLE_BLOCKS, _SAMPLE_BLOCK = 64, 64 * 2**10
 
 def _file_digest(path: Path) -> str:
     """blake2b of the whole file, or of an evenly spread sample of it above FULL_CHECKSUM_MAX."""
-    digest = hashlib.blake2b(digest_size=16)
     size = path.stat().st_size
     with open(path, "rb") as fh:
         if size <= FULL_CHECKSUM_MAX:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        else:
-            digest.update(size.to_bytes(8, "little"))
-            last_start = size - _SAMPLE_BLOCK
-            for i in range(_SAMPLE_BLOCKS):
-                fh.seek(last_start * i // (_SAMPLE_BLOCKS - 1))
-                digest.update(fh.read(_SAMPLE_BLOCK))
+            return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(size.to_bytes(8, "little"))
+        last_start = size - _SAMPLE_BLOCK
+        for i in range(_SAMPLE_BLOCKS):
+            fh.seek(last_start * i // (_SAMPLE_BLOCKS - 1))
+            digest.update(fh.read(_SAMPLE_BLOCK))
     return digest.hexdigest()
 
 
