@@ -514,7 +514,8 @@ def _load_reusable(path: Path, embedder: Embedder) -> _Previous | None:
     except IndexCorruptError as exc:
         log.warning("not reusing %s: %s", path.name, exc.message)
         return None
-    if manifest.get("format_version") != FORMAT_VERSION or manifest.get("model_id") != embedder.model_id:
+    if (manifest.get("format_version") != FORMAT_VERSION
+            or manifest.get("model_id") != embedder.model_id):
         log.warning("not reusing %s: it was built with model %r, format %s", path.name,
                     manifest.get("model_id"), manifest.get("format_version"))
         return None
@@ -524,11 +525,12 @@ def _load_reusable(path: Path, embedder: Embedder) -> _Previous | None:
         return None
     problems = file_problems(path, manifest)
     unusable = {SQLITE, SENTENCE_VECTORS} & problems.keys()
-    if PASSAGE_VECTORS in problems and (FAISS_FILE in problems or
-                                        manifest.get("faiss_index", {}).get("type") != "IndexFlatIP"):
-        unusable.add(PASSAGE_VECTORS)
+    exact_faiss = manifest.get("faiss_index", {}).get("type") == "IndexFlatIP"
+    if PASSAGE_VECTORS in problems and (FAISS_FILE in problems or not exact_faiss):
+        unusable.add(PASSAGE_VECTORS)  # a quantised FAISS file cannot give the vectors back
     if unusable:
-        log.warning("not reusing %s: %s", path.name, "; ".join(problems[n] for n in sorted(unusable)))
+        log.warning("not reusing %s: %s", path.name,
+                    "; ".join(problems[n] for n in sorted(unusable)))
         return None
     counts = manifest["counts"]
     try:
