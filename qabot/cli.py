@@ -100,7 +100,8 @@ def tqdm_progress() -> ProgressFn:
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="text", file=sys.stderr,
+            unit = "file" if stage == "parsing" else "text"
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr,
                                      disable=None, leave=False)
         bar.update(done - bar.n)
         if done >= total:

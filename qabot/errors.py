@@ -57,3 +57,8 @@ class EvalDataError(QabotError):
 
 class ReaderError(QabotError):
     """The reader model is missing, altered, or cannot be trained or run."""
+
+
+class IndexWriteError(QabotError):
+    """A new index generation could not be written (read-only folder, full disk, I/O error);
+    the live generation is left as it was."""

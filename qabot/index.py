@@ -18,6 +18,8 @@ passages are copied from the previous generation by content hash instead of bein
 from __future__ import annotations
 
 import collections
+import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -25,6 +27,8 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,11 +42,13 @@ import numpy as np
 from . import corpus
 from .embedding import Embedder, ScaledProgress
 from .errors import (
+    ConfigError,
     CorpusError,
     IndexCorruptError,
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    IndexWriteError,
 )
 from .schema import Article, Passage, StoredPassage
 from .wording import LETTER_WORD
@@ -60,6 +66,7 @@ FAISS_FILE = "vectors.faiss"
 KEEP_GENERATIONS = 2
 _GEN_RE = re.compile(r"^gen-(\d{6,})$")
 REBUILD_HINT = "run `qabot index --rebuild`"
+REPAIR_HINT = "run `qabot index` to repair it"
 
 #: ``(stage, done, total)``: lets a front end draw a progress bar without the core printing.
 ProgressFn = Callable[[str, int, int], None]
@@ -119,16 +126,32 @@ class IndexStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def check_folder(self) -> None:
+        """Raise ``ConfigError`` when the index location exists but is not a folder."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"the index folder {self.root} is a file, not a folder",
+                              hint="point --index (or QABOT_INDEX_DIR) at a folder")
+
     def current_name(self) -> str | None:
-        """The live generation's directory name, or None before the first build."""
+        """The live generation's directory name, or None before the first build.
+
+        Raises ``IndexCorruptError`` when ``CURRENT`` exists but does not name a generation
+        (unreadable, junk, a directory): ``qabot index`` repairs that.
+        """
+        self.check_folder()
+        pointer = self.root / CURRENT_FILE
         try:
-            name = (self.root / CURRENT_FILE).read_text("utf-8").strip()
+            raw = pointer.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise IndexCorruptError(f"cannot read {self.root / CURRENT_FILE}: {exc}",
-                                    hint=REBUILD_HINT) from exc
-        return name or None
+            raise IndexCorruptError(f"the index in {self.root} is damaged: {CURRENT_FILE} cannot "
+                                    f"be read ({exc.strerror or exc})", hint=REPAIR_HINT) from exc
+        name = raw.decode("utf-8", errors="replace").strip()
+        if not _GEN_RE.match(name):
+            raise IndexCorruptError(f"the index in {self.root} is damaged: {CURRENT_FILE} does "
+                                    f"not name a generation", hint=REPAIR_HINT)
+        return name
 
     def generations(self) -> list[str]:
         """Complete generation directories, oldest first."""
@@ -146,34 +169,53 @@ class IndexStore:
         path = self.root / name
         if not path.is_dir():
             raise IndexCorruptError(f"{CURRENT_FILE} names {name}, which is missing from "
-                                    f"{self.root}", hint=REBUILD_HINT)
+                                    f"{self.root}", hint=REPAIR_HINT)
         return Generation.open(path, model_id=model_id, verify=verify)
 
     def _switch_to(self, name: str) -> None:
         pointer = self.root / CURRENT_FILE
         tmp = self.root / f".{CURRENT_FILE}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(name + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, pointer)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(name + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            if pointer.is_dir() and not pointer.is_symlink():
+                # os.replace cannot put a file over a directory; a directory there is damage.
+                shutil.rmtree(pointer)
+            os.replace(tmp, pointer)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
         _fsync_dir(self.root)
 
     def _next_name(self) -> str:
         numbers = [int(n.split("-")[1]) for n in self.generations()]
         return f"gen-{(max(numbers) + 1 if numbers else 1):06d}"
 
-    def _remove_stale(self, keep: int = KEEP_GENERATIONS) -> None:
-        """Drop leftovers of killed builds and all but the newest ``keep`` generations."""
+    def _remove_leftovers(self) -> None:
+        """Drop what killed builds left behind (best effort: a read-only folder keeps them)."""
         for leftover in self.root.glob(".gen-*.tmp*"):
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in self.root.glob(f".{CURRENT_FILE}.*.tmp"):
-            leftover.unlink(missing_ok=True)
-        current = self.current_name()
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError as exc:
+                log.debug("cannot remove %s: %s", leftover, exc)
+
+    def _prune(self, current: str, keep: int = KEEP_GENERATIONS) -> None:
+        """Drop all generations but ``current`` and the newest ``keep - 1`` others."""
         old = [n for n in self.generations() if n != current]
         for name in old[: max(0, len(old) - (keep - 1))]:
             log.info("pruning old generation %s", name)
             shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def _current_or_none(self) -> str | None:
+        """``current_name`` for clean-up code paths: None when ``CURRENT`` is damaged."""
+        try:
+            return self.current_name()
+        except (IndexCorruptError, ConfigError):
+            return None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -193,18 +235,16 @@ _SAMPLE_BLOCKS, _SAMPLE_BLOCK = 64, 64 * 2**10
 
 def _file_digest(path: Path) -> str:
     """blake2b of the whole file, or of an evenly spread sample of it above FULL_CHECKSUM_MAX."""
-    digest = hashlib.blake2b(digest_size=16)
     size = path.stat().st_size
     with open(path, "rb") as fh:
         if size <= FULL_CHECKSUM_MAX:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        else:
-            digest.update(size.to_bytes(8, "little"))
-            last_start = size - _SAMPLE_BLOCK
-            for i in range(_SAMPLE_BLOCKS):
-                fh.seek(last_start * i // (_SAMPLE_BLOCKS - 1))
-                digest.update(fh.read(_SAMPLE_BLOCK))
+            return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(size.to_bytes(8, "little"))
+        last_start = size - _SAMPLE_BLOCK
+        for i in range(_SAMPLE_BLOCKS):
+            fh.seek(last_start * i // (_SAMPLE_BLOCKS - 1))
+            digest.update(fh.read(_SAMPLE_BLOCK))
     return digest.hexdigest()
 
 
@@ -381,50 +421,146 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 def verify_files(path: Path, manifest: dict[str, Any]) -> None:
     """Check every data file against the size and checksum the manifest recorded."""
+    for problem in file_problems(path, manifest).values():
+        raise IndexCorruptError(f"index {path}: {problem}", hint=REBUILD_HINT)
+
+
+def file_problems(path: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """Each data file of ``path`` that is missing, truncated or altered, with what is wrong."""
+    problems: dict[str, str] = {}
     for name, expected in manifest.get("files_checksums", {}).items():
         file = path / name
         try:
             size = file.stat().st_size
-        except FileNotFoundError as exc:
-            raise IndexCorruptError(f"index {path}: {name} is missing", hint=REBUILD_HINT) from exc
-        if size != expected["size"]:
-            raise IndexCorruptError(f"index {path}: {name} is truncated or altered "
-                                    f"({size} bytes, expected {expected['size']})",
-                                    hint=REBUILD_HINT)
-        if _file_digest(file) != expected["blake2b"]:
-            raise IndexCorruptError(f"index {path}: {name} is corrupted (checksum mismatch)",
-                                    hint=REBUILD_HINT)
+            if size != expected["size"]:
+                problems[name] = (f"{name} is truncated or altered ({size} bytes, expected "
+                                  f"{expected['size']})")
+            elif _file_digest(file) != expected["blake2b"]:
+                problems[name] = f"{name} is corrupted (checksum mismatch)"
+        except FileNotFoundError:
+            problems[name] = f"{name} is missing"
+        except OSError as exc:
+            problems[name] = f"{name} cannot be read ({exc.strerror or exc})"
+    return problems
 
 
 # --------------------------------------------------------------------------- building
 
 
-def _load_previous(store: IndexStore, embedder: Embedder) -> _Previous | None:
-    """The live generation's reusable parts, or None when it is absent, foreign, damaged, or its
-    vectors were made another way (then everything is re-embedded)."""
+@dataclass
+class _Live:
+    """The live generation as a build finds it: trusted only when ``manifest`` is set."""
+
+    name: str | None = None            # what CURRENT names; None when absent or damaged
+    manifest: dict[str, Any] | None = None  # set only when every data file checks out
+    files: dict[str, str] = field(default_factory=dict)  # its seed-file table, for the report
+
+
+def _inspect_live(store: IndexStore) -> _Live:
+    """Read ``CURRENT`` and verify the generation it names; warn about any damage found."""
     try:
-        generation = store.open_current(model_id=embedder.model_id, verify=True)
-    except (IndexMissingError, IndexMismatchError, IndexCorruptError) as exc:
-        if not isinstance(exc, IndexMissingError):
-            log.warning("not reusing the current index: %s", exc.message)
-        return None
-    if generation.manifest.get("chunking") != _chunking(embedder):
-        log.warning("not reusing the current index: its passages or sentence vectors were made "
-                    "with other settings (%s)", generation.manifest.get("chunking"))
-        generation.close()
-        return None
+        name = store.current_name()
+    except IndexCorruptError as exc:
+        log.warning("%s; repairing it", exc.message)
+        return _Live()
+    if name is None:
+        return _Live()
+    path = store.root / name
+    if not path.is_dir():
+        log.warning("%s names %s, which is missing from %s; repairing it", CURRENT_FILE, name,
+                    store.root)
+        return _Live()
     try:
-        db = generation._db
-        rows_by_hash = {h: (r, s, c) for r, h, s, c in db.execute(
-            "SELECT row, content_hash, sentence_start, sentence_count FROM passages")}
-        spans: dict[int, list[tuple[int, int]]] = {}
-        for passage_row, start, end in db.execute(
-                "SELECT passage_row, start, end FROM sentences ORDER BY row"):
-            spans.setdefault(passage_row, []).append((start, end))
-        return _Previous(generation.manifest, rows_by_hash, spans, generation.passage_vectors,
-                         generation.sentence_vectors)
-    finally:
-        generation.close()
+        manifest = read_manifest(path)
+    except IndexCorruptError as exc:
+        log.warning("the live index is damaged: %s; rebuilding it", exc.message)
+        return _Live(name=name)
+    problems = file_problems(path, manifest)
+    files = manifest.get("files", {})
+    if problems:
+        log.warning("the live index %s is damaged: %s; rebuilding it from what is intact", name,
+                    "; ".join(problems.values()))
+        return _Live(name=name, files=files)
+    return _Live(name=name, manifest=manifest, files=files)
+
+
+def _reuse_candidates(store: IndexStore, live: _Live) -> list[str]:
+    """Generations whose vectors a build may reuse, best first: the live one, then (when it is
+    damaged or ``CURRENT`` is unusable) the others, newest first."""
+    if live.manifest is not None:
+        return [live.name] if live.name else []
+    others = [n for n in reversed(store.generations()) if n != live.name]
+    return ([live.name] if live.name else []) + others
+
+
+def _load_previous(store: IndexStore, live: _Live, embedder: Embedder) -> _Previous | None:
+    """Reusable vectors from the live generation or, failing that, the newest intact one;
+    None when nothing can be reused (then everything is re-embedded)."""
+    for name in _reuse_candidates(store, live):
+        previous = _load_reusable(store.root / name, embedder)
+        if previous is not None:
+            if name != live.name:
+                log.warning("reusing the vectors of %s", name)
+            return previous
+    return None
+
+
+def _load_reusable(path: Path, embedder: Embedder) -> _Previous | None:
+    """What a build can reuse from generation ``path``, even a partly damaged one: the passage
+    table must be intact; passage vectors come from their ``.npy`` or else from an exact FAISS
+    file; sentence vectors from theirs."""
+    try:
+        manifest = read_manifest(path)
+    except IndexCorruptError as exc:
+        log.warning("not reusing %s: %s", path.name, exc.message)
+        return None
+    if (manifest.get("format_version") != FORMAT_VERSION
+            or manifest.get("model_id") != embedder.model_id):
+        log.warning("not reusing %s: it was built with model %r, format %s", path.name,
+                    manifest.get("model_id"), manifest.get("format_version"))
+        return None
+    if manifest.get("chunking") != _chunking(embedder):
+        log.warning("not reusing %s: its passages or sentence vectors were made with other "
+                    "settings (%s)", path.name, manifest.get("chunking"))
+        return None
+    problems = file_problems(path, manifest)
+    unusable = {SQLITE, SENTENCE_VECTORS} & problems.keys()
+    exact_faiss = manifest.get("faiss_index", {}).get("type") == "IndexFlatIP"
+    if PASSAGE_VECTORS in problems and (FAISS_FILE in problems or not exact_faiss):
+        unusable.add(PASSAGE_VECTORS)  # a quantised FAISS file cannot give the vectors back
+    if unusable:
+        log.warning("not reusing %s: %s", path.name,
+                    "; ".join(problems[n] for n in sorted(unusable)))
+        return None
+    counts = manifest["counts"]
+    try:
+        if PASSAGE_VECTORS in problems:
+            import faiss
+
+            passage_vectors = faiss.read_index(str(path / FAISS_FILE)).reconstruct_n(
+                0, counts["passages"])
+        else:
+            passage_vectors = np.load(path / PASSAGE_VECTORS, mmap_mode="r", allow_pickle=False)
+        sentence_vectors = np.load(path / SENTENCE_VECTORS, mmap_mode="r", allow_pickle=False)
+        db = sqlite3.connect(f"file:{path / SQLITE}?mode=ro", uri=True)
+        try:
+            rows_by_hash = {h: (r, s, c) for r, h, s, c in db.execute(
+                "SELECT row, content_hash, sentence_start, sentence_count FROM passages")}
+            spans: dict[int, list[tuple[int, int]]] = {}
+            for passage_row, start, end in db.execute(
+                    "SELECT passage_row, start, end FROM sentences ORDER BY row"):
+                spans.setdefault(passage_row, []).append((start, end))
+        finally:
+            db.close()
+    except (RuntimeError, ValueError, OSError, sqlite3.DatabaseError) as exc:
+        log.warning("not reusing %s: %s", path.name, exc)
+        return None
+    dimension = manifest.get("dimension")
+    if (passage_vectors.shape != (counts["passages"], dimension)
+            or sentence_vectors.shape != (counts["sentences"], dimension)):
+        log.warning("not reusing %s: its vectors do not match its manifest", path.name)
+        return None
+    return _Previous(manifest, rows_by_hash, spans, passage_vectors, sentence_vectors)
 
 
 def _file_table(seeds: Iterable[corpus.SeedFile]) -> dict[str, str]:
@@ -438,12 +574,112 @@ def _chunking(embedder: Embedder) -> dict[str, Any]:
             "sentence_vectors": "pooled-from-passage" if pooled else "encoded-separately"}
 
 
+@dataclass(frozen=True, slots=True)
+class _SeedRead:
+    """What a build recorded about one seed file: the digest and size of the bytes it parsed."""
+
+    name: str
+    content_hash: str
+    size: int
+
+
+def _read_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: ProgressFn | None
+                ) -> tuple[list[Article], list[corpus.SkippedFile], list[_SeedRead]]:
+    """Parse every seed file, reporting ``("parsing", files done, files)`` as it goes."""
+    articles: list[Article] = []
+    skipped: list[corpus.SkippedFile] = []
+    records: list[_SeedRead] = []
+    if progress is not None:
+        progress("parsing", 0, len(seeds))
+    for done, seed in enumerate(seeds, 1):
+        got, bad, record = _read_seed(seed, max_bytes)
+        articles.extend(got)
+        skipped.extend(bad)
+        if record is not None:
+            records.append(record)
+        if progress is not None:
+            progress("parsing", done, len(seeds))
+    return articles, skipped, records
+
+
+def _read_seed(seed: corpus.SeedFile, max_bytes: int
+               ) -> tuple[list[Article], list[corpus.SkippedFile], _SeedRead | None]:
+    """Parse one seed file and record the digest of exactly the bytes parsed (one read), so a
+    file edited or replaced while the build runs is seen as changed by the next build. A file
+    that vanished since discovery is skipped and not recorded (None)."""
+    try:
+        # O_NONBLOCK: opening a FIFO that replaced the file must not hang the build.
+        fd = os.open(seed.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        if not seed.content_hash:  # already unreadable when discovered (a dangling link)
+            return _not_parsed(seed, max_bytes, "")
+        log.warning("skipping %s: it vanished while the index was being built", seed.name)
+        return [], [corpus.SkippedFile(seed.name, "vanished during the build")], None
+    except OSError:
+        return _not_parsed(seed, max_bytes, "")
+    data: bytes | None = None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_size <= max_bytes:
+            with open(fd, "rb", closefd=False) as fh:
+                data = fh.read(max_bytes + 1)
+    except OSError:
+        return _not_parsed(seed, max_bytes, "")
+    finally:
+        os.close(fd)
+    if data is None or len(data) > max_bytes:
+        return _not_parsed(seed, max_bytes, seed.content_hash)
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    articles, skipped = _parse_bytes(seed, data, max_bytes)
+    return articles, skipped, _SeedRead(seed.name, digest, len(data))
+
+
+def _parse_bytes(seed: corpus.SeedFile, data: bytes, max_bytes: int
+                 ) -> tuple[list[Article], list[corpus.SkippedFile]]:
+    """``corpus.read_file`` over bytes already read. corpus parses only by path, so an
+    in-memory file holding ``data`` stands in for the seed (``seed.name`` still picks the
+    format and names the file in messages)."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("qabot-seed")
+        try:
+            _write_all(fd, data)
+            return corpus.read_file(corpus.SeedFile(seed.name, Path(f"/proc/self/fd/{fd}"),
+                                                    seed.content_hash, len(data)), max_bytes)
+        finally:
+            os.close(fd)
+    with tempfile.NamedTemporaryFile(prefix="qabot-seed-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return corpus.read_file(corpus.SeedFile(seed.name, Path(tmp.name), seed.content_hash,
+                                                len(data)), max_bytes)
+
+
+def _not_parsed(seed: corpus.SeedFile, max_bytes: int, recorded_hash: str
+                ) -> tuple[list[Article], list[corpus.SkippedFile], _SeedRead]:
+    """A seed that cannot be parsed (unreadable, too large, not a regular file): corpus names
+    the reason. Should it have become parseable in the meantime, nothing of it is indexed and
+    an empty hash makes the next build read it again."""
+    articles, skipped = corpus.read_file(seed, max_bytes=max_bytes)
+    if articles:
+        log.warning("skipping %s: it changed while the index was being built", seed.name)
+        return [], [corpus.SkippedFile(seed.name, "changed during the build")], _SeedRead(
+            seed.name, "", 0)
+    return [], skipped, _SeedRead(seed.name, recorded_hash, seed.size)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class _Lock:
     """The build lock (an OS file lock, so a killed builder never leaves it held)."""
 
     def __init__(self, root: Path, wait_seconds: float | None) -> None:
         from filelock import FileLock, Timeout
 
+        self._root = root
         self._timeout_type = Timeout
         self._lock = FileLock(str(root / LOCK_FILE))
         self._wait = -1 if wait_seconds is None else wait_seconds
@@ -458,10 +694,35 @@ class _Lock:
             except self._timeout_type:
                 raise IndexLockedError("another `qabot index` is building this index",
                                        hint="wait for it to finish and try again") from None
+            except OSError as exc:
+                raise _write_error(self._root, exc) from exc
+        except OSError as exc:  # the lock file cannot be created: read-only or full
+            raise _write_error(self._root, exc) from exc
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _write_error(root: Path, exc: BaseException) -> IndexWriteError:
+    """A failed write as one message that says what happened and what to do."""
+    text = str(exc)
+    code = getattr(exc, "errno", None)
+    untouched = "the index was left as it was"
+    if code in _FULL_ERRNOS or "disk is full" in text or "No space left" in text:
+        return IndexWriteError(f"the disk holding {root} is full; the new index could not be "
+                               f"written ({text}); {untouched}",
+                               hint="free some disk space and run `qabot index` again")
+    if code in _READ_ONLY_ERRNOS or "readonly" in text or "read-only" in text.lower():
+        return IndexWriteError(f"the index folder {root} is not writable ({text}); {untouched}",
+                               hint="make it writable, or point --index (QABOT_INDEX_DIR) at a "
+                                    "writable folder, and run `qabot index` again")
+    return IndexWriteError(f"the new index could not be written to {root} ({text}); {untouched}",
+                           hint="check the disk and the folder, then run `qabot index` again")
 
 
 def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild: bool = False,
@@ -469,58 +730,49 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
                 lock_wait_seconds: float | None = None) -> BuildReport:
     """Bring the index in ``index_dir`` up to date with ``seeds_dir``.
 
-    Embeds only passages whose text is new; a run with no file changes returns at once without
-    loading the model or writing a generation. ``lock_wait_seconds`` None waits for a concurrent
-    build indefinitely, 0 fails at once with ``IndexLockedError``.
+    Embeds only passages whose text is new; a run with no file changes over an intact live
+    generation returns at once without loading the model or writing a generation. A damaged
+    live generation or ``CURRENT`` is rebuilt from whatever is intact. ``lock_wait_seconds``
+    None waits for a concurrent build indefinitely, 0 fails at once with ``IndexLockedError``.
+    Raises ``IndexWriteError`` when the new generation cannot be written; the live one is
+    then left as it was.
     """
     started = time.perf_counter()
     seeds = corpus.discover(seeds_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
     store = IndexStore(index_dir)
+    store.check_folder()
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(index_dir, exc) from exc
     with _Lock(index_dir, lock_wait_seconds):
-        store._remove_stale()
+        store._remove_leftovers()
         files_now = _file_table(seeds)
-        previous_manifest = _current_manifest(store)
-        if (not rebuild and previous_manifest is not None
-                and previous_manifest.get("format_version") == FORMAT_VERSION
-                and previous_manifest.get("model_id") == embedder.model_id
-                and previous_manifest.get("chunking") == _chunking(embedder)
-                and previous_manifest.get("files") == files_now
-                and previous_manifest.get("max_file_bytes") == max_file_bytes):
-            counts = previous_manifest["counts"]
+        live = _inspect_live(store)
+        manifest = live.manifest
+        if (not rebuild and manifest is not None
+                and manifest.get("format_version") == FORMAT_VERSION
+                and manifest.get("model_id") == embedder.model_id
+                and manifest.get("chunking") == _chunking(embedder)
+                and manifest.get("files") == files_now
+                and manifest.get("max_file_bytes") == max_file_bytes):
+            counts = manifest["counts"]
             return BuildReport(
-                generation=store.current_name(), articles=counts["articles"],
+                generation=live.name, articles=counts["articles"],
                 passages=counts["passages"], files_added=0, files_changed=0, files_removed=0,
                 files_unchanged=len(files_now), passages_embedded=0,
                 passages_reused=counts["passages"],
-                skipped=tuple(corpus.SkippedFile(**s) for s in previous_manifest.get("skipped", [])),
+                skipped=tuple(corpus.SkippedFile(**s) for s in manifest.get("skipped", [])),
                 seconds=time.perf_counter() - started, no_change=True)
-        return _build_generation(store, seeds, embedder, rebuild=rebuild,
+        return _build_generation(store, seeds, embedder, live=live, rebuild=rebuild,
                                  max_file_bytes=max_file_bytes, progress=progress,
-                                 started=started, previous_files=(previous_manifest or {}).get(
-                                     "files", {}))
-
-
-def _current_manifest(store: IndexStore) -> dict[str, Any] | None:
-    name = store.current_name()
-    if name is None:
-        return None
-    try:
-        return read_manifest(store.root / name)
-    except IndexCorruptError as exc:
-        log.warning("%s", exc)
-        return None
+                                 started=started)
 
 
 def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder: Embedder, *,
-                      rebuild: bool, max_file_bytes: int, progress: ProgressFn | None,
-                      started: float, previous_files: dict[str, str]) -> BuildReport:
-    articles: list[Article] = []
-    skipped: list[corpus.SkippedFile] = []
-    for seed in seeds:
-        file_articles, file_skipped = corpus.read_file(seed, max_bytes=max_file_bytes)
-        articles.extend(file_articles)
-        skipped.extend(file_skipped)
+                      live: _Live, rebuild: bool, max_file_bytes: int,
+                      progress: ProgressFn | None, started: float) -> BuildReport:
+    articles, skipped, records = _read_seeds(seeds, max_file_bytes, progress)
     passages: list[Passage] = []
     for article in articles:
         passages.extend(corpus.split_passages(article, embedder.count_tokens,
@@ -530,7 +782,7 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
                           if seeds else "the seeds folder holds no .txt, .md, .html or .jsonl files",
                           hint="add article files to the seeds folder (see README 'Seed formats')")
 
-    previous = None if rebuild else _load_previous(store, embedder)
+    previous = None if rebuild else _load_previous(store, live, embedder)
     plan = _plan_vectors(passages, previous)
     to_embed_texts = plan.new_texts
     log.info("embedding %d new texts (%d of %d passages are new)", len(to_embed_texts),
@@ -548,21 +800,14 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
     new_vectors = _embed_new(embedder, plan, advance)
     passage_vectors, sentence_vectors = plan.assemble(new_vectors, previous, embedder.dimension)
 
+    files_now = {r.name: r.content_hash for r in records}
     name = store._next_name()
-    tmp = store.root / f".{name}.tmp-{os.getpid()}"
-    tmp.mkdir(parents=True)
-    try:
-        files_now = _file_table(seeds)
-        _write_generation(tmp, articles, passages, plan, passage_vectors,
-                                     sentence_vectors, seeds, skipped, embedder, files_now,
-                                     max_file_bytes, int(name.split("-")[1]))
-        os.replace(tmp, store.root / name)
-        _fsync_dir(store.root)
-        store._switch_to(name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    store._remove_stale()
+    _write_and_switch(store, name, lambda tmp: _write_generation(
+        tmp, articles, passages, plan, passage_vectors, sentence_vectors, records, skipped,
+        embedder, files_now, max_file_bytes, int(name.split("-")[1])))
+    store._prune(name)
+    # Without a trustworthy CURRENT, changes are counted against the generation reused.
+    previous_files = live.files or (previous.manifest.get("files", {}) if previous else {})
     added = sum(1 for n in files_now if n not in previous_files)
     changed = sum(1 for n, h in files_now.items() if n in previous_files and previous_files[n] != h)
     removed = sum(1 for n in previous_files if n not in files_now)
@@ -572,6 +817,27 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
         files_unchanged=len(files_now) - added - changed,
         passages_embedded=plan.embedded_passages, passages_reused=len(passages) - plan.embedded_passages,
         skipped=tuple(skipped), seconds=time.perf_counter() - started)
+
+
+def _write_and_switch(store: IndexStore, name: str, write: Callable[[Path], object]) -> None:
+    """Write generation ``name`` under a temporary name, move it into place and point
+    ``CURRENT`` at it. On any failure nothing of it is left and ``CURRENT`` is unchanged;
+    write failures become ``IndexWriteError``."""
+    tmp = store.root / f".{name}.tmp-{os.getpid()}"
+    final = store.root / name
+    try:
+        tmp.mkdir()
+        write(tmp)
+        os.replace(tmp, final)
+        _fsync_dir(store.root)
+        store._switch_to(name)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if final.is_dir() and store._current_or_none() != name:
+            shutil.rmtree(final, ignore_errors=True)
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            raise _write_error(store.root, exc) from exc
+        raise
 
 
 @dataclass
@@ -698,7 +964,7 @@ def set_search_params(index: Any, params: Any) -> None:
 
 def _write_generation(path: Path, articles: Sequence[Article], passages: Sequence[Passage],
                       plan: _VectorPlan, passage_vectors: np.ndarray,
-                      sentence_vectors: np.ndarray, seeds: Sequence[corpus.SeedFile],
+                      sentence_vectors: np.ndarray, seeds: Sequence[_SeedRead],
                       skipped: Sequence[corpus.SkippedFile], embedder: Embedder,
                       files_now: dict[str, str], max_file_bytes: int,
                       generation: int) -> dict[str, Any]:
@@ -732,7 +998,10 @@ def _write_generation(path: Path, articles: Sequence[Article], passages: Sequenc
     np.save(path / PASSAGE_VECTORS, passage_vectors, allow_pickle=False)
     np.save(path / SENTENCE_VECTORS, sentence_vectors, allow_pickle=False)
     faiss_index, faiss_params = make_faiss_index(passage_vectors)
-    faiss.write_index(faiss_index, str(path / FAISS_FILE))
+    try:
+        faiss.write_index(faiss_index, str(path / FAISS_FILE))
+    except RuntimeError as exc:  # FAISS reports failed writes (e.g. a full disk) this way
+        raise OSError(f"FAISS could not write {FAISS_FILE}: {exc}") from exc
 
     data_files = [SQLITE, PASSAGE_VECTORS, SENTENCE_VECTORS, FAISS_FILE]
     for name in data_files:

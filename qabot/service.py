@@ -12,6 +12,7 @@ from .answer import AnswerConfig, Answerer
 from .chat import Conversation
 from .config import Settings
 from .embedding import Embedder, load_embedder
+from .errors import IndexCorruptError
 from .index import BuildReport, Generation, IndexStore, ProgressFn, build_index
 from .retriever import HybridRetriever, RetrievalConfig, as_langchain_retriever
 from .schema import Answer, Hit
@@ -74,8 +75,12 @@ class QabotService:
             self.reader.warm_up()
 
     def has_index(self) -> bool:
-        """True once a build has produced a live generation."""
-        return self.store.current_name() is not None
+        """True once a build has produced a live generation (False while ``CURRENT`` is
+        damaged, so front ends that build a missing index also repair it)."""
+        try:
+            return self.store.current_name() is not None
+        except IndexCorruptError:
+            return False
 
     def ask(self, question: str, k: int | None = None,
             conversation: Conversation | None = None) -> Answer:
