@@ -150,7 +150,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
                              for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}",
-                          hint=f"check {path or 'the QABOT_* environment'}") from None
+                          hint=f"check {path} and the QABOT_* environment" if path
+                          else "check the QABOT_* environment") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     finally:

@@ -85,6 +85,9 @@ class QabotService:
     def ask(self, question: str, k: int | None = None,
             conversation: Conversation | None = None) -> Answer:
         """Answer one question (a follow-up when ``conversation`` holds a live topic)."""
+        # Undecodable input arrives as lone surrogates, which the tokenizer refuses; a "?" in
+        # their place keeps the rest of the question answerable.
+        question = question.encode("utf-8", "replace").decode("utf-8")
         generation = self.generation()
         wording = self.answerer.check_wording(generation, question)
         search_text = (conversation.search_text(wording.text) if conversation

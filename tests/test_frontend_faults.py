@@ -281,3 +281,10 @@ def test_readme_quick_start_states_time_and_disk() -> None:
     assert "make test    # create .venv, install everything, run the whole test suite" in quick
     assert re.search(r"\b\d+(\.\d+)? ?minutes\b", quick)
     assert re.search(r"\b\d+(\.\d+)? ?GB\b", quick)
+
+
+@pytest.mark.model
+def test_library_callers_may_pass_undecodable_questions(real_service) -> None:
+    # what os.fsdecode / surrogateescape make of a stray \xff byte
+    answer = real_service.ask("how many were \udcff arrested?")
+    assert not answer.abstained and "3,800" in (answer.text or "")
