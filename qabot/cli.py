@@ -248,23 +248,7 @@ def stats_command(config_file: Path | None, seeds_dir: Path | None, index_dir: P
 
     service = make_service(settings)
     click.echo(format_stats(service.stats(), settings.seeds_dir, settings.index_dir,
-                            articles=article_table(service)))
-
-
-def article_table(service: QabotService) -> list[tuple[str, str, int]]:
-    """``(file, title, passages)`` of every indexed article, by file name."""
-    generation = service.generation()
-    total = int(generation.counts.get("passages", 0))
-    counts: dict[tuple[str, str], int] = {}
-    chunk = 5000  # rows per query: well under SQLite's limit on bound parameters
-    for start in range(0, total, chunk):
-        for passage in generation.passages(range(start, min(start + chunk, total))).values():
-            key = (passage.source, passage.title)
-            counts[key] = counts.get(key, 0) + 1
-    for source, title, _ in generation.articles():  # an article with no passage still counts
-        counts.setdefault((source, title), 0)
-    return sorted(((source, title, n) for (source, title), n in counts.items()),
-                  key=lambda row: (row[0], row[1]))
+                            articles=service.generation().article_passage_counts()))
 
 
 @main.command("repl")

@@ -367,6 +367,14 @@ class Generation:
             return self._db.execute(
                 "SELECT source, title, date FROM articles ORDER BY date DESC, source").fetchall()
 
+    def article_passage_counts(self) -> list[tuple[str, str, int]]:
+        """``(source, title, passages)`` of every article (none counts 0), by file name."""
+        with self._db_lock:
+            return self._db.execute(
+                "SELECT a.source, a.title, count(p.row) FROM articles a "
+                "LEFT JOIN passages p ON p.article_key = a.key "
+                "GROUP BY a.key ORDER BY a.source, a.title").fetchall()
+
     def holds_word(self, word: str) -> bool:
         """True when some passage's text or title holds ``word`` (FTS5 tokenisation: porter
         stems, no accents), so "arrests" is known when "arrested" is indexed."""
