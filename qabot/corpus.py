@@ -47,6 +47,9 @@ _WORD_OVERLAP = 12
 _HEADING_MAX_WORDS = 12
 _HEADING_MAX_CHARS = 80
 
+# Lone UTF-16 surrogates: a JSON "\ud800", an HTML "&#xd800;", a file name's undecodable
+# bytes. Python strings can hold them, UTF-8 (SQLite, JSON output) cannot.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _SPACE_RE = re.compile(r"\s+")
@@ -66,12 +69,18 @@ class SkippedFile:
 
 @dataclass(frozen=True, slots=True)
 class SeedFile:
-    """A candidate seed file found by :func:`discover`; ``name`` is relative to the seeds dir."""
+    """A candidate seed file found by :func:`discover`; ``name`` is relative to the seeds dir.
+
+    ``name`` is always valid UTF-8 (see :func:`display_name`). ``problem`` is set for an entry
+    that discovery already knows cannot be indexed (a link out of the seeds folder, a folder
+    that cannot be listed): :func:`read_file` reports it as skipped without opening it.
+    """
 
     name: str
     path: Path
     content_hash: str
     size: int
+    problem: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,31 +88,115 @@ class SeedFile:
 # --------------------------------------------------------------------------------------------
 
 
-def discover(seeds_dir: Path) -> list[SeedFile]:
+def display_name(name: str) -> str:
+    """``name`` as valid UTF-8: bytes a file name holds that are not UTF-8 become ``\\xNN``.
+
+    On POSIX, Python hands such bytes over as lone surrogates ("surrogateescape"), which cannot
+    be stored in SQLite or JSON; ``bad\\udcffname.txt`` becomes ``bad\\xffname.txt``.
+    """
+    if not _SURROGATE_RE.search(name):
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+def discover(seeds_dir: Path, *, follow_external_links: bool = False) -> list[SeedFile]:
     """Every seed file under ``seeds_dir`` (recursive, hidden entries ignored), sorted by name.
 
-    Raises :class:`CorpusError` when ``seeds_dir`` is missing or not a directory. A file that
-    cannot be read (or is not a regular file) is still listed, with ``content_hash=""``, so that
-    :func:`read_file` reports it.
+    Raises :class:`CorpusError` when ``seeds_dir`` is missing, not a directory or cannot be
+    listed. A file that cannot be read (or is not a regular file) is still listed, with
+    ``content_hash=""``, so that :func:`read_file` reports it. So are, with a ``problem``:
+
+    * a symbolic link (to a file or a folder) whose target lies outside ``seeds_dir``, unless
+      ``follow_external_links`` is true: a link such as ``passwd.txt -> /etc/passwd`` must not
+      put a file the seeds folder's owner never meant to publish into answers;
+    * a sub-folder that cannot be listed (permission denied), named ``"sub/"``.
+
+    A link to a folder inside ``seeds_dir`` is not descended into (its files are found at
+    their real place); links to files inside ``seeds_dir`` are read like any file.
     """
     seeds_dir = Path(seeds_dir)
     if not seeds_dir.is_dir():
         raise CorpusError(f"seeds folder not found: {seeds_dir}",
                           hint="create it and add .txt/.md/.html/.jsonl articles, "
                                "or pass --seeds DIR")
+    root = seeds_dir.resolve()
     found: list[SeedFile] = []
-    for root, dirnames, filenames in os.walk(seeds_dir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for filename in filenames:
-            if filename.startswith(".") or Path(filename).suffix.lower() not in SUFFIXES:
+    seen_dirs: set[Path] = {root}
+    stack: list[Path] = [seeds_dir]
+    while stack:  # an explicit stack: no recursion limit on deep folder trees
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            if folder == seeds_dir:
+                raise CorpusError(f"cannot read the seeds folder {seeds_dir}: "
+                                  f"{exc.strerror or exc}") from None
+            found.append(_problem(seeds_dir, folder, f"cannot read folder: {exc.strerror or exc}",
+                                  is_dir=True))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = Path(root) / filename
-            name = path.relative_to(seeds_dir).as_posix()
-            content_hash, size = _hash_file(path)
-            found.append(SeedFile(name=name, path=path, content_hash=content_hash, size=size))
+            path = Path(entry.path)
+            is_dir = _is_dir(entry)
+            if not is_dir and Path(entry.name).suffix.lower() not in SUFFIXES:
+                continue
+            if entry.is_symlink():
+                target = path.resolve()
+                if not _inside(target, root):
+                    if not follow_external_links:
+                        found.append(_problem(
+                            seeds_dir, path, "symbolic link to outside the seeds folder "
+                            f"({display_name(str(target))}); set follow_external_links "
+                            "to index it", is_dir=is_dir))
+                        continue
+                elif is_dir:
+                    log.debug("not following %s: its target is inside the seeds folder", path)
+                    continue
+                if is_dir:
+                    if target not in seen_dirs:  # a link cycle is walked once
+                        seen_dirs.add(target)
+                        stack.append(path)
+                    continue
+            elif is_dir:
+                stack.append(path)
+                continue
+            found.append(_seed(seeds_dir, path))
     found.sort(key=lambda seed: seed.name)
     log.debug("discovered %d seed files in %s", len(found), seeds_dir)
     return found
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
+
+
+def _relative_name(seeds_dir: Path, path: Path) -> str:
+    raw = path.relative_to(seeds_dir).as_posix()
+    name = display_name(raw)
+    if name != raw:
+        log.warning("%s: the file name is not valid UTF-8 (shown with \\x escapes, and cited "
+                    "so); rename the file to fix it", name)
+    return name
+
+
+def _seed(seeds_dir: Path, path: Path) -> SeedFile:
+    content_hash, size = _hash_file(path)
+    return SeedFile(name=_relative_name(seeds_dir, path), path=path, content_hash=content_hash,
+                    size=size)
+
+
+def _problem(seeds_dir: Path, path: Path, problem: str, *, is_dir: bool) -> SeedFile:
+    name = _relative_name(seeds_dir, path) + ("/" if is_dir else "")
+    return SeedFile(name=name, path=path, content_hash="", size=0, problem=problem)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -124,10 +217,11 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), st.st_size
 
 
-def read_corpus(seeds_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES
+def read_corpus(seeds_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, *,
+                follow_external_links: bool = False
                 ) -> tuple[list[Article], list[SkippedFile], list[SeedFile]]:
     """Discover and parse every seed file: (articles, skipped files, discovered seed files)."""
-    seeds = discover(seeds_dir)
+    seeds = discover(seeds_dir, follow_external_links=follow_external_links)
     articles: list[Article] = []
     skipped: list[SkippedFile] = []
     for seed in seeds:
@@ -145,6 +239,8 @@ def read_file(seed: SeedFile, max_bytes: int = DEFAULT_MAX_BYTES
 
     Never raises for bad content; each skip is logged once as a warning naming the file.
     """
+    if seed.problem is not None:
+        return [], [_skip(seed.name, seed.problem)]
     data_or_reason = _read_bytes(seed.path, max_bytes)
     if isinstance(data_or_reason, str):
         return [], [_skip(seed.name, data_or_reason)]
