@@ -320,7 +320,15 @@ def _is_binary(data: bytes) -> bool:
 
 
 def _decode(data: bytes, name: str) -> str | None:
-    """Decode bytes (UTF-8, else cp1252, else latin-1); ``None`` for a binary file."""
+    """Decode bytes as UTF-8, else as a legacy encoding (cp1252, latin-1); ``None`` if binary.
+
+    Bytes that are not valid UTF-8 mean one of two things. Either the file is UTF-8 with a few
+    corrupt bytes (it holds more valid multi-byte UTF-8 sequences, such as curly quotes, than
+    invalid ones): it is decoded as UTF-8, each bad sequence replaced by U+FFFD, with a warning
+    naming the file. Or it is a legacy single-byte file (few or no valid multi-byte sequences):
+    it is decoded as cp1252 (latin-1 when cp1252 leaves a byte undefined), noted at INFO level.
+    Decoding a UTF-8 file as cp1252 would turn all of its quotes into mojibake (``â€œ``).
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM is text, NULs and all
         try:
             text = data.decode("utf-16")
@@ -334,6 +342,13 @@ def _decode(data: bytes, name: str) -> str | None:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    text = data.decode("utf-8-sig", errors="replace")
+    replacements = text.count("\ufffd")
+    bad = replacements - data.count("\ufffd".encode())  # a U+FFFD already in the file is fine
+    multibyte = len(text) - len(text.encode("ascii", "ignore")) - replacements
+    if multibyte >= bad:
+        log.warning("%s: %d invalid UTF-8 byte sequence(s) replaced with U+FFFD", name, bad)
+        return text
     for encoding in ("cp1252", "latin-1"):
         try:
             text = data.decode(encoding)
@@ -350,7 +365,9 @@ def _decode(data: bytes, name: str) -> str | None:
 
 
 def _clean(text: str) -> str:
-    """NFC, zero-width characters and stray controls removed, whitespace collapsed, stripped."""
+    """NFC, lone surrogates replaced by U+FFFD, zero-width characters and stray controls removed,
+    whitespace collapsed, stripped."""
+    text = _SURROGATE_RE.sub("\ufffd", text)
     text = unicodedata.normalize("NFC", text)
     text = _ZERO_WIDTH_RE.sub("", text)
     text = _CONTROL_RE.sub(" ", text)
@@ -591,7 +608,7 @@ def _html_meta(soup: BeautifulSoup) -> tuple[str | None, str | None, str | None]
             url = content
     canonical = soup.find("link", rel="canonical")
     if canonical is not None and canonical.get("href"):
-        url = str(canonical.get("href"))
+        url = _clean(str(canonical.get("href"))) or None
     return doc_title or None, date, url
 
 
@@ -706,6 +723,11 @@ def _read_jsonl(name: str, text: str) -> tuple[list[Article], list[SkippedFile]]
         if not isinstance(record, dict):
             skipped.append(_skip(where, f"line {line_no} is not a JSON object"))
             continue
+        damaged = [key for key in ("title", "text", "date", "url")
+                   if isinstance(record.get(key), str) and _SURROGATE_RE.search(record[key])]
+        if damaged:  # valid JSON ("\ud800"), but not a character UTF-8 can store
+            log.warning("%s: invalid characters (lone surrogates) in %s replaced with U+FFFD",
+                        where, ", ".join(repr(key) for key in damaged))
         body = record.get("text")
         if not isinstance(body, str):
             what = "missing" if body is None else f"not a string ({type(body).__name__})"

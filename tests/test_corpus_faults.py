@@ -130,6 +130,23 @@ def test_follow_external_links_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 # -------------------------------------------------------- 2. one bad input never blocks a build
 
 
+def test_jsonl_lone_surrogate_is_replaced_and_named(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    lines = [json.dumps({"title": "One", "text": "First article body."}),
+             '{"title": "Bad \\ud800 title", "text": "Second \\udc00 body text."}',
+             json.dumps({"title": "Three", "text": "Third article body."})]
+    write(tmp_path, "feed.jsonl", "\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING, logger="qabot.corpus"):
+        articles, skipped, _ = read_corpus(tmp_path)
+    assert skipped == []
+    assert [a.key for a in articles] == ["feed.jsonl:1", "feed.jsonl:2", "feed.jsonl:3"]
+    second = articles[1]
+    assert second.title == "Bad \ufffd title"
+    assert second.paragraphs[0].text == "Second \ufffd body text."
+    assert utf8_clean(all_text(articles))
+    assert any(w.startswith("feed.jsonl:2:") for w in warnings(caplog))
+
+
 def test_file_name_with_undecodable_byte_gets_a_safe_name(tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     raw = os.path.join(os.fsencode(tmp_path), b"bad\xffname.txt")
@@ -143,6 +160,29 @@ def test_file_name_with_undecodable_byte_gets_a_safe_name(tmp_path: Path,
     assert [a.key for a in articles] == ["bad\\xffname.txt", "good.txt"]
     assert all(utf8_clean(a.key, a.source, a.title) for a in articles)
     assert any("bad\\xffname.txt" in w for w in warnings(caplog))
+
+
+def test_cli_index_survives_bad_names_surrogates_and_outside_links(tmp_path: Path,
+                                                                   outside: Path) -> None:
+    seeds = tmp_path / "seeds"
+    write(seeds, "good.txt", GOOD)
+    with open(os.path.join(os.fsencode(seeds), b"bad\xffname.txt"), "wb") as fh:
+        fh.write(MINES.encode())
+    write(seeds, "feed.jsonl", '{"title": "Surrogate \\ud800", "text": "Lone \\udfff body."}\n')
+    (seeds / "passwd.txt").symlink_to(outside / "secret.txt")
+    index = tmp_path / "indexes"
+    result = run_qabot("index", "--seeds", str(seeds), "--index", str(index),
+                       env={"QABOT_MODEL": "fake"}, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output
+    assert "Indexed 3 articles" in output and "skipped 1" in output
+    assert "passwd.txt" in output and "bad\\xffname.txt" in output
+    generation = (index / "CURRENT").read_text().strip()
+    with sqlite3.connect(index / generation / "passages.sqlite") as db:
+        rows = db.execute("SELECT source, text FROM passages").fetchall()
+    assert ("bad\\xffname.txt", MINES.splitlines()[1]) in rows
+    assert not any("hunter2" in text for _, text in rows)
 
 
 def test_unreadable_sub_folder_is_named_and_counted(tmp_path: Path,
@@ -164,3 +204,27 @@ def test_unreadable_sub_folder_is_named_and_counted(tmp_path: Path,
     assert [a.key for a in articles] == ["good.txt"]
     assert skipped == [SkippedFile("locked/", "cannot read folder: Permission denied")]
     assert warnings(caplog) == ["skipping locked/: cannot read folder: Permission denied"]
+
+
+# -------------------------------------------------------------- 3. one bad byte is not mojibake
+
+
+def test_utf8_file_with_one_bad_byte_is_read_as_utf8(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    body = "The ministry said 26 “armed criminals” died, and the café reopened."
+    raw = ("Kazakh unrest\n" + body + "\n").encode("utf-8").replace(b"died", b"di\xffed")
+    write(tmp_path, "news.txt", raw)
+    with caplog.at_level(logging.INFO, logger="qabot.corpus"):
+        [article], skipped, _ = read_corpus(tmp_path)
+    assert skipped == []
+    assert article.paragraphs[0].text == body.replace("died", "di\ufffded")
+    assert "â€" not in all_text([article])
+    assert any("news.txt" in w and "UTF-8" in w for w in warnings(caplog))
+
+
+def test_legacy_cp1252_file_is_still_decoded_as_cp1252(tmp_path: Path) -> None:
+    text = "Lisbon protest\nAbout 450 café owners marched against the “tourism tax”.\n"
+    write(tmp_path, "legacy.txt", text.encode("cp1252"))
+    [article], _, _ = read_corpus(tmp_path)
+    assert article.paragraphs[0].text == ("About 450 café owners marched against the "
+                                          "“tourism tax”.")
