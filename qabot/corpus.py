@@ -540,8 +540,9 @@ def _parse_markdown(name: str, text: str) -> Article:
 # HTML
 # --------------------------------------------------------------------------------------------
 
-_DROP_TAGS = ("script", "style", "noscript", "template", "head", "nav", "footer", "aside",
-              "form", "svg", "iframe", "object", "embed", "canvas", "title", "meta", "link")
+_DROP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "nav", "footer",
+                        "aside", "form", "svg", "iframe", "object", "embed", "canvas", "title",
+                        "meta", "link"})
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCK_TAGS = frozenset({
     "address", "article", "blockquote", "body", "caption", "center", "dd", "details",
@@ -549,24 +550,69 @@ _BLOCK_TAGS = frozenset({
     "hr", "html", "li", "main", "ol", "p", "pre", "section", "summary", "table", "tbody",
     "td", "tfoot", "th", "thead", "tr", "ul",
 }) | _HEADING_TAGS
-_BLOCK_TAG_LIST = sorted(_BLOCK_TAGS)
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _DATE_META_NAMES = frozenset({"date", "pubdate", "publishdate", "publish-date", "dc.date",
                               "article:published_time", "datepublished"})
 
 
 def _strip_invisible(soup: BeautifulSoup) -> None:
-    """Remove what a reader never sees: scripts, styles, chrome, hidden elements."""
-    for tag in soup.find_all(_DROP_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
-        attrs = tag.attrs or {}
-        if "hidden" in attrs or _HIDDEN_STYLE_RE.search(str(attrs.get("style", ""))):
-            tag.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
+    """Remove what a reader never sees: scripts, styles, chrome, hidden elements.
+
+    One pass over the tree with an explicit stack, never entering a removed element: the cost is
+    linear in the page however deeply it nests. (Asking bs4 for ``tag.decomposed`` searched the
+    element's whole subtree for a child tag named ``_decomposed``: quadratic, 8,000 nested
+    spans took 28 s.)
+    """
+    from bs4 import Tag
+
+    stack: list[Any] = [soup]
+    while stack:
+        node = stack.pop()
+        for child in list(node.contents):
+            if not isinstance(child, Tag):
+                continue
+            name = (child.name or "").lower()
+            attrs = child.attrs or {}
+            if (name in _DROP_TAGS or "hidden" in attrs
+                    or _HIDDEN_STYLE_RE.search(str(attrs.get("style", "")))):
+                child.decompose()
+            elif name == "br":
+                child.replace_with("\n")
+            else:
+                stack.append(child)
+
+
+def _block_holders(root: Any) -> set[int]:
+    """``id()`` of every tag under ``root`` that has a block-level tag among its descendants.
+
+    One bottom-up pass (reversed document order visits children before their parents), so the
+    walker need not search each element's subtree again, which is quadratic on deep nesting.
+    """
+    from bs4 import Tag
+
+    holders: set[int] = set()
+    for node in reversed(list(root.descendants)):
+        if isinstance(node, Tag) and ((node.name or "").lower() in _BLOCK_TAGS
+                                      or id(node) in holders):
+            if node.parent is not None:
+                holders.add(id(node.parent))
+    return holders
+
+
+def _outer_cells(row: Tag) -> list[Tag]:
+    """The ``td``/``th`` cells of a table row, not those of tables nested inside its cells."""
+    from bs4 import Tag
+
+    cells: list[Tag] = []
+    stack: list[Any] = list(reversed(row.contents))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tag):
+            if (node.name or "").lower() in ("td", "th"):
+                cells.append(node)
+            else:
+                stack.extend(reversed(node.contents))
+    return cells
 
 
 def _raw_text(tag: Tag) -> str:
@@ -631,10 +677,19 @@ class _HtmlWalker:
             self._emit("".join(self._buffer))
             self._buffer = []
 
-    def walk(self, node: Any) -> None:
+    def walk(self, root: Any) -> None:
+        """Collect everything under ``root``; iterative, so nesting depth is no limit."""
         from bs4 import NavigableString, Tag
 
-        for child in list(node.children):
+        holders = _block_holders(root)
+        stack = [iter(list(root.children))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                if stack:  # the end of an element that held blocks ends a paragraph too
+                    self._flush()
+                continue
             if isinstance(child, NavigableString):
                 if type(child) is NavigableString:  # not a Comment, Doctype, CData...
                     self._buffer.append(str(child))
@@ -653,22 +708,20 @@ class _HtmlWalker:
                     self.section = heading
             elif name == "tr":
                 self._flush()
-                cells = [_visible_text(c) for c in child.find_all(["td", "th"])]
+                cells = [_visible_text(c) for c in _outer_cells(child)]
                 self._emit(" | ".join(c for c in cells if c))
             elif name == "pre":
                 self._flush()
                 self._emit(_visible_text(child))
             elif name in _BLOCK_TAGS:
                 self._flush()
-                if child.find(_BLOCK_TAG_LIST) is not None:
-                    self.walk(child)
-                    self._flush()
+                if id(child) in holders:
+                    stack.append(iter(list(child.children)))
                 else:
                     self._emit(_visible_text(child))
-            elif child.find(_BLOCK_TAG_LIST) is not None:  # inline element wrapping blocks
+            elif id(child) in holders:  # inline element wrapping blocks
                 self._flush()
-                self.walk(child)
-                self._flush()
+                stack.append(iter(list(child.children)))
             else:
                 self._buffer.append(_raw_text(child))
 
@@ -767,6 +820,10 @@ _CLOSING_QUOTES = "”’\"'»"
 _PYSBD_CHUNK = 4000
 # pysbd does not split after a sentence that ends inside single curly quotes: "said ‘no.’ Then".
 _SINGLE_QUOTE_BREAK_RE = re.compile(r"(?<=[.!?…]’)\s+(?=[A-Z“‘])")
+# pysbd only ever ends a sentence at one of these (terminal punctuation, the ")" of a list item
+# or aside, a line break); a text without any is one sentence, and pysbd (~30 ms per 4,000
+# characters) need not read it: a 5 MB unpunctuated line took minutes.
+_MAYBE_BOUNDARY_RE = re.compile("[.!?…。．！？ȸȹ☉☈☇☄)\n\r]")
 
 
 def _segmenter() -> pysbd.Segmenter:
@@ -809,6 +866,8 @@ def _advance_non_space(text: str, pos: int, count: int) -> int:
 
 def _aligned_starts(text: str) -> list[int]:
     """Where each pysbd sentence of ``text`` starts in ``text`` (sorted, unique)."""
+    if not _MAYBE_BOUNDARY_RE.search(text):
+        return [_next_non_space(text, 0)]
     starts: list[int] = []
     cursor = 0
     for raw in _pysbd_sentences(text):
@@ -944,14 +1003,22 @@ def _window_spans(text: str, count_tokens: Callable[[str], int], max_tokens: int
     def fits(span: tuple[int, int]) -> bool:
         return count_tokens(text[span[0]:span[1]]) <= max_tokens
 
+    # A word this short fits without asking the tokenizer: none makes more than 4 tokens of a
+    # character (byte-level BPE on 4-byte UTF-8), plus 2 special tokens. Asking for each of the
+    # ~800,000 words of a 5 MB sentence would cost minutes.
+    safe_chars = (max_tokens - 2) // 4
     units: list[tuple[int, int]] = []
     for span in sentences(text):
         if fits(span):
             units.append(span)
         else:
-            words = [_fit_word(text, m.span(), fits) for m in _WORD_RE.finditer(text, *span)]
-            flat = [piece for pieces in words for piece in pieces]
-            units.extend(_pack(flat, fits, _WORD_OVERLAP * overlap))
+            pieces: list[tuple[int, int]] = []
+            for match in _WORD_RE.finditer(text, *span):
+                if match.end() - match.start() <= safe_chars:
+                    pieces.append(match.span())
+                else:
+                    pieces.extend(_fit_word(text, match.span(), fits))
+            units.extend(_pack(pieces, fits, _WORD_OVERLAP * overlap))
     return _pack(units, fits, overlap)
 
 
@@ -980,19 +1047,53 @@ def _pack(units: Sequence[tuple[int, int]], fits: Callable[[tuple[int, int]], bo
     """Greedily group consecutive spans into windows that fit, sharing ``overlap`` units.
 
     Every window adds at least one new unit, so the loop ends and nothing is left out; a single
-    unit that does not fit on its own becomes a window by itself.
+    unit that does not fit on its own becomes a window by itself. Each window's end is found
+    with a logarithmic number of ``fits`` calls (see :func:`_furthest_fit`), so the cost is
+    about linear in the text, not in (text length x window size).
     """
     windows: list[tuple[int, int]] = []
     i, n = 0, len(units)
+    hint = 1
     while i < n:
-        end = i + 1
-        while end < n and fits((units[i][0], units[end][1])):
-            end += 1
+        end = _furthest_fit(units, i, fits, hint)
         windows.append((units[i][0], units[end - 1][1]))
         if end >= n:
             break
+        hint = end - i
         nxt = max(i + 1, end - overlap)
         while nxt < end and not fits((units[nxt][0], units[end][1])):
             nxt += 1
         i = nxt
     return windows
+
+
+def _furthest_fit(units: Sequence[tuple[int, int]], i: int,
+                  fits: Callable[[tuple[int, int]], bool], hint: int) -> int:
+    """The largest ``end`` (at least ``i + 1``) such that ``units[i:end]`` fits in one window.
+
+    Gallops from ``i + hint`` (the size of the previous window) and then bisects, assuming, as
+    holds for tokenizers, that a longer span never has fewer tokens.
+    """
+    n = len(units)
+
+    def ok(end: int) -> bool:
+        return fits((units[i][0], units[end - 1][1]))
+
+    good, bad = i + 1, n + 1  # units[i:good] is taken (alone, even if it does not fit)
+    probe = min(n, i + max(hint, 2))
+    step = 1
+    while probe > good:
+        if ok(probe):
+            good = probe
+            probe = min(n, good + step)
+            step *= 2
+        else:
+            bad = probe
+            break
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good

@@ -185,6 +185,62 @@ def test_cli_index_survives_bad_names_surrogates_and_outside_links(tmp_path: Pat
     assert not any("hunter2" in text for _, text in rows)
 
 
+def unpunctuated(words: int) -> str:
+    return " ".join(f"word{i}" for i in range(words))
+
+
+@pytest.mark.timeout(60)
+def test_megabyte_line_without_punctuation_is_cut_into_windows(tmp_path: Path) -> None:
+    # 1.5 MB on one line. The old splitter re-tokenized every growing window word by word:
+    # 120 times the text, two tokenizer calls per word (with the real tokenizer a 200 KB line
+    # took 10 s and a 5 MB one over ten minutes). The work is measured, not the time.
+    text = unpunctuated(150_000)
+    write(tmp_path, "wall.txt", "A wall of text\n" + text + "\n")
+    [article], skipped, _ = read_corpus(tmp_path)
+    assert skipped == []
+    embedder = FakeEmbedder()
+    work = {"calls": 0, "chars": 0}
+
+    def count_tokens(piece: str) -> int:
+        work["calls"] += 1
+        work["chars"] += len(piece)
+        return embedder.count_tokens(piece)
+
+    passages = split_passages(article, count_tokens, max_tokens=embedder.max_tokens)
+    assert work["chars"] <= 20 * len(text) and work["calls"] <= 150_000 // 10
+    assert len(passages) > 150_000 // 256
+    assert all(embedder.count_tokens(p.text) <= embedder.max_tokens for p in passages)
+    # the windows are pieces of the text, in order, and no word falls between two of them
+    cursor = 0
+    for passage in passages:
+        start = text.index(passage.text, max(0, cursor - len(passage.text)))
+        assert start <= cursor or text[cursor:start].isspace()
+        cursor = start + len(passage.text)
+    assert cursor == len(text)
+
+
+@pytest.mark.timeout(60)
+def test_deeply_nested_html_is_read(tmp_path: Path) -> None:
+    depth = 20_000  # the old reader's invisible-element stripping took about 3 minutes
+    page = ("<html><body><h1>Nested</h1><p>" + "<span>w " * depth + "end."
+            + "</span>" * depth + "</p></body></html>")
+    write(tmp_path, "deep.html", page)
+    [article], skipped = read_file(discover(tmp_path)[0])
+    assert skipped == []
+    assert article.title == "Nested"
+    assert [p.text for p in article.paragraphs] == ["w " * depth + "end."]
+
+
+@pytest.mark.timeout(60)
+def test_deeply_nested_blocks_are_read(tmp_path: Path) -> None:
+    depth = 5_000  # the old walker recursed (and searched each subtree) once per level
+    page = ("<html><body>" + "<div><p>level</p>" * depth + "</div>" * depth + "</body></html>")
+    write(tmp_path, "divs.html", page)
+    [article], skipped = read_file(discover(tmp_path)[0])
+    assert skipped == []
+    assert [p.text for p in article.paragraphs] == ["level"] * depth
+
+
 def test_unreadable_sub_folder_is_named_and_counted(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     caplog: pytest.LogCaptureFixture) -> None:
