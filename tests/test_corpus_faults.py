@@ -284,3 +284,78 @@ def test_legacy_cp1252_file_is_still_decoded_as_cp1252(tmp_path: Path) -> None:
     [article], _, _ = read_corpus(tmp_path)
     assert article.paragraphs[0].text == ("About 450 café owners marched against the "
                                           "“tourism tax”.")
+
+
+# --------------------------------------------------------------- 4. boilerplate is not evidence
+
+
+def test_seed_author_biography_is_not_indexed(tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    shutil.copy(SEED, tmp_path / SEED.name)
+    with caplog.at_level(logging.INFO, logger="qabot.corpus"):
+        [article], _, _ = read_corpus(tmp_path)
+    assert article.paragraphs[-1].text.startswith("On Thursday, the UN urged all parties")
+    assert not any("author" in p.text and "journalist" in p.text for p in article.paragraphs)
+    assert any(SEED.name in r.getMessage() and "dropped 1 boilerplate" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.INFO)
+
+
+def test_boilerplate_is_dropped_from_every_format(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path, "a.txt",
+          "Bridge reopens in Lyon\nBy Claire Martin\n"
+          "The Pont Lafayette reopened on Monday after two years of repairs.\n"
+          "Traffic was light in the morning, the city said.\n"
+          "Claire Martin is a freelance journalist with a passion for cities and transport. "
+          "She currently writes for several regional papers.\n"
+          "© 2023 Example Media. All rights reserved.\n")
+    write(tmp_path, "b.md",
+          "# Harvest falls\n\nThe wheat harvest fell by 12 percent this year.\n\n"
+          "Read more: Why farmers are worried\n\nPrices are expected to rise.\n\n"
+          "*This article was originally published on The Conversation.*\n")
+    write(tmp_path, "c.html",
+          "<html><body><h1>Port strike</h1><p>Dock workers walked out on Friday.</p>"
+          "<p>The strike is expected to last a week.</p>"
+          "<p>Tom Reyes is an award-winning reporter who enjoys long runs. "
+          "Follow him on Twitter.</p></body></html>")
+    write(tmp_path, "d.jsonl", json.dumps({
+        "title": "Rates held", "text": "The central bank held rates at 4 percent.\n"
+        "Sign up for our daily newsletter.\nAnalysts had expected a cut."}) + "\n")
+    with caplog.at_level(logging.INFO, logger="qabot.corpus"):
+        articles, skipped, _ = read_corpus(tmp_path)
+    assert skipped == []
+    paragraphs = {a.key: [p.text for p in a.paragraphs] for a in articles}
+    assert paragraphs == {
+        "a.txt": ["The Pont Lafayette reopened on Monday after two years of repairs.",
+                  "Traffic was light in the morning, the city said."],
+        "b.md": ["The wheat harvest fell by 12 percent this year.",
+                 "Prices are expected to rise."],
+        "c.html": ["Dock workers walked out on Friday.",
+                   "The strike is expected to last a week."],
+        "d.jsonl:1": ["The central bank held rates at 4 percent.",
+                      "Analysts had expected a cut."],
+    }
+    assert all(a.paragraphs[0].section is None for a in articles)  # a byline is no heading
+    dropped = {r.getMessage() for r in caplog.records if "boilerplate paragraph" in r.getMessage()}
+    assert dropped == {"a.txt: dropped 2 boilerplate paragraph(s) (byline, author biography, "
+                       "copyright, links)",
+                       "b.md: dropped 2 boilerplate paragraph(s) (byline, author biography, "
+                       "copyright, links)",
+                       "c.html: dropped 1 boilerplate paragraph(s) (byline, author biography, "
+                       "copyright, links)",
+                       "d.jsonl:1: dropped 1 boilerplate paragraph(s) (byline, author "
+                       "biography, copyright, links)"}
+
+
+def test_news_about_journalists_is_kept(tmp_path: Path) -> None:
+    news = [
+        "Maria Ressa is a journalist with a passion for press freedom, her lawyers told "
+        "the court on Monday.",
+        "Netflix said two million more people subscribe each month.",
+        "The report was first published in Nature in 2019 and has been cited widely.",
+        "Evan Gershkovich is a reporter for The Wall Street Journal; he was detained in "
+        "Yekaterinburg in March and denies the charges.",
+    ]
+    write(tmp_path, "press.txt", "Press freedom case\n" + "\n".join(news) + "\n")
+    [article], _, _ = read_corpus(tmp_path)
+    assert [p.text for p in article.paragraphs] == news
