@@ -359,3 +359,13 @@ def test_news_about_journalists_is_kept(tmp_path: Path) -> None:
     write(tmp_path, "press.txt", "Press freedom case\n" + "\n".join(news) + "\n")
     [article], _, _ = read_corpus(tmp_path)
     assert [p.text for p in article.paragraphs] == news
+
+
+# ----------------------------------------------------------------- 5. one list of seed suffixes
+
+
+def test_watcher_uses_the_corpus_suffixes() -> None:
+    assert not hasattr(watch, "SEED_SUFFIXES")
+    assert watch.SUFFIXES is corpus.SUFFIXES
+    assert watch.is_seed_path("/seeds/sub/NEWS.HTML")  # the reader indexes any case
+    assert not watch.is_seed_path("/seeds/notes.pdf")
