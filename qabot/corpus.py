@@ -167,9 +167,14 @@ def discover(seeds_dir: Path, *, follow_external_links: bool = False) -> list[Se
                 stack.append(path)
                 continue
             found.append(_seed(seeds_dir, path))
-    found.sort(key=lambda seed: seed.name)
-    log.debug("discovered %d seed files in %s", len(found), seeds_dir)
-    return found
+    # names are keys (SQLite primary keys): an escaped name equal to a real one is dropped
+    found.sort(key=lambda seed: (seed.name, _SURROGATE_RE.search(str(seed.path)) is not None))
+    unique = [seed for i, seed in enumerate(found) if i == 0 or found[i - 1].name != seed.name]
+    if len(unique) < len(found):
+        log.warning("%d file(s) not indexed: their escaped names equal another file's name",
+                    len(found) - len(unique))
+    log.debug("discovered %d seed files in %s", len(unique), seeds_dir)
+    return unique
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:

@@ -162,6 +162,18 @@ def test_file_name_with_undecodable_byte_gets_a_safe_name(tmp_path: Path,
     assert any("bad\\xffname.txt" in w for w in warnings(caplog))
 
 
+def test_escaped_name_never_duplicates_a_real_one(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    with open(os.path.join(os.fsencode(tmp_path), b"bad\xffname.txt"), "wb") as fh:
+        fh.write(MINES.encode())
+    write(tmp_path, "bad\\xffname.txt", GOOD)  # a real backslash: the escaped name, for real
+    with caplog.at_level(logging.WARNING, logger="qabot.corpus"):
+        articles, skipped, seeds = read_corpus(tmp_path)
+    assert [s.name for s in seeds] == ["bad\\xffname.txt"]
+    assert [a.title for a in articles] == [GOOD.splitlines()[0]]
+    assert any("escaped names" in w for w in warnings(caplog))
+
+
 def test_cli_index_survives_bad_names_surrogates_and_outside_links(tmp_path: Path,
                                                                    outside: Path) -> None:
     seeds = tmp_path / "seeds"
