@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".jsonl"})
+#: Bumped whenever the same seed bytes are read into different paragraphs (2: boilerplate
+#: dropped, UTF-8 with a few bad bytes kept as UTF-8), so that an index can tell it is stale.
+READER_VERSION: int = 2
 DEFAULT_MAX_BYTES: int = 20 * 2**20
 _HASH_CHUNK = 1 << 20
 _BINARY_PROBE = 8192
