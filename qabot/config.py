@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         "when the exported model is available.")
     batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     max_file_mb: float = Field(20.0, gt=0, description="Seed files larger than this are skipped.")
+    follow_external_links: bool = Field(False, description=(
+        "Index symbolic links in the seeds folder whose target lies outside it (e.g. "
+        "passwd.txt -> /etc/passwd); off: they are skipped with a warning."))
     top_k: int = Field(3, ge=1, le=20, description="Citations shown with an answer.")
     candidates: int = Field(40, ge=5, le=1000, description="Passages each retriever returns "
                                                            "before fusion.")

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".jsonl"})
+#: Bumped whenever the same seed bytes are read into different paragraphs (2: boilerplate
+#: dropped, UTF-8 with a few bad bytes kept as UTF-8), so that an index can tell it is stale.
+READER_VERSION: int = 2
 DEFAULT_MAX_BYTES: int = 20 * 2**20
 _HASH_CHUNK = 1 << 20
 _BINARY_PROBE = 8192
@@ -47,6 +50,9 @@ _WORD_OVERLAP = 12
 _HEADING_MAX_WORDS = 12
 _HEADING_MAX_CHARS = 80
 
+# Lone UTF-16 surrogates: a JSON "\ud800", an HTML "&#xd800;", a file name's undecodable
+# bytes. Python strings can hold them, UTF-8 (SQLite, JSON output) cannot.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _SPACE_RE = re.compile(r"\s+")
@@ -66,12 +72,18 @@ class SkippedFile:
 
 @dataclass(frozen=True, slots=True)
 class SeedFile:
-    """A candidate seed file found by :func:`discover`; ``name`` is relative to the seeds dir."""
+    """A candidate seed file found by :func:`discover`; ``name`` is relative to the seeds dir.
+
+    ``name`` is always valid UTF-8 (see :func:`display_name`). ``problem`` is set for an entry
+    that discovery already knows cannot be indexed (a link out of the seeds folder, a folder
+    that cannot be listed): :func:`read_file` reports it as skipped without opening it.
+    """
 
     name: str
     path: Path
     content_hash: str
     size: int
+    problem: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,31 +91,120 @@ class SeedFile:
 # --------------------------------------------------------------------------------------------
 
 
-def discover(seeds_dir: Path) -> list[SeedFile]:
+def display_name(name: str) -> str:
+    """``name`` as valid UTF-8: bytes a file name holds that are not UTF-8 become ``\\xNN``.
+
+    On POSIX, Python hands such bytes over as lone surrogates ("surrogateescape"), which cannot
+    be stored in SQLite or JSON; ``bad\\udcffname.txt`` becomes ``bad\\xffname.txt``.
+    """
+    if not _SURROGATE_RE.search(name):
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+def discover(seeds_dir: Path, *, follow_external_links: bool = False) -> list[SeedFile]:
     """Every seed file under ``seeds_dir`` (recursive, hidden entries ignored), sorted by name.
 
-    Raises :class:`CorpusError` when ``seeds_dir`` is missing or not a directory. A file that
-    cannot be read (or is not a regular file) is still listed, with ``content_hash=""``, so that
-    :func:`read_file` reports it.
+    Raises :class:`CorpusError` when ``seeds_dir`` is missing, not a directory or cannot be
+    listed. A file that cannot be read (or is not a regular file) is still listed, with
+    ``content_hash=""``, so that :func:`read_file` reports it. So are, with a ``problem``:
+
+    * a symbolic link (to a file or a folder) whose target lies outside ``seeds_dir``, unless
+      ``follow_external_links`` is true: a link such as ``passwd.txt -> /etc/passwd`` must not
+      put a file the seeds folder's owner never meant to publish into answers;
+    * a sub-folder that cannot be listed (permission denied), named ``"sub/"``.
+
+    A link to a folder inside ``seeds_dir`` is not descended into (its files are found at
+    their real place); links to files inside ``seeds_dir`` are read like any file.
     """
     seeds_dir = Path(seeds_dir)
     if not seeds_dir.is_dir():
         raise CorpusError(f"seeds folder not found: {seeds_dir}",
                           hint="create it and add .txt/.md/.html/.jsonl articles, "
                                "or pass --seeds DIR")
+    root = seeds_dir.resolve()
     found: list[SeedFile] = []
-    for root, dirnames, filenames in os.walk(seeds_dir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for filename in filenames:
-            if filename.startswith(".") or Path(filename).suffix.lower() not in SUFFIXES:
+    seen_dirs: set[Path] = {root}
+    stack: list[Path] = [seeds_dir]
+    while stack:  # an explicit stack: no recursion limit on deep folder trees
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            if folder == seeds_dir:
+                raise CorpusError(f"cannot read the seeds folder {seeds_dir}: "
+                                  f"{exc.strerror or exc}") from None
+            found.append(_problem(seeds_dir, folder, f"cannot read folder: {exc.strerror or exc}",
+                                  is_dir=True))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = Path(root) / filename
-            name = path.relative_to(seeds_dir).as_posix()
-            content_hash, size = _hash_file(path)
-            found.append(SeedFile(name=name, path=path, content_hash=content_hash, size=size))
-    found.sort(key=lambda seed: seed.name)
-    log.debug("discovered %d seed files in %s", len(found), seeds_dir)
-    return found
+            path = Path(entry.path)
+            is_dir = _is_dir(entry)
+            if not is_dir and Path(entry.name).suffix.lower() not in SUFFIXES:
+                continue
+            if entry.is_symlink():
+                target = path.resolve()
+                if not _inside(target, root):
+                    if not follow_external_links:
+                        found.append(_problem(
+                            seeds_dir, path, "symbolic link to outside the seeds folder "
+                            f"({display_name(str(target))}); set follow_external_links "
+                            "to index it", is_dir=is_dir))
+                        continue
+                elif is_dir:
+                    log.debug("not following %s: its target is inside the seeds folder", path)
+                    continue
+                if is_dir:
+                    if target not in seen_dirs:  # a link cycle is walked once
+                        seen_dirs.add(target)
+                        stack.append(path)
+                    continue
+            elif is_dir:
+                stack.append(path)
+                continue
+            found.append(_seed(seeds_dir, path))
+    # names are keys (SQLite primary keys): an escaped name equal to a real one is dropped
+    found.sort(key=lambda seed: (seed.name, _SURROGATE_RE.search(str(seed.path)) is not None))
+    unique = [seed for i, seed in enumerate(found) if i == 0 or found[i - 1].name != seed.name]
+    if len(unique) < len(found):
+        log.warning("%d file(s) not indexed: their escaped names equal another file's name",
+                    len(found) - len(unique))
+    log.debug("discovered %d seed files in %s", len(unique), seeds_dir)
+    return unique
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
+
+
+def _relative_name(seeds_dir: Path, path: Path) -> str:
+    raw = path.relative_to(seeds_dir).as_posix()
+    name = display_name(raw)
+    if name != raw:
+        log.warning("%s: the file name is not valid UTF-8 (shown with \\x escapes, and cited "
+                    "so); rename the file to fix it", name)
+    return name
+
+
+def _seed(seeds_dir: Path, path: Path) -> SeedFile:
+    content_hash, size = _hash_file(path)
+    return SeedFile(name=_relative_name(seeds_dir, path), path=path, content_hash=content_hash,
+                    size=size)
+
+
+def _problem(seeds_dir: Path, path: Path, problem: str, *, is_dir: bool) -> SeedFile:
+    name = _relative_name(seeds_dir, path) + ("/" if is_dir else "")
+    return SeedFile(name=name, path=path, content_hash="", size=0, problem=problem)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -124,10 +225,11 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), st.st_size
 
 
-def read_corpus(seeds_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES
+def read_corpus(seeds_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, *,
+                follow_external_links: bool = False
                 ) -> tuple[list[Article], list[SkippedFile], list[SeedFile]]:
     """Discover and parse every seed file: (articles, skipped files, discovered seed files)."""
-    seeds = discover(seeds_dir)
+    seeds = discover(seeds_dir, follow_external_links=follow_external_links)
     articles: list[Article] = []
     skipped: list[SkippedFile] = []
     for seed in seeds:
@@ -145,6 +247,8 @@ def read_file(seed: SeedFile, max_bytes: int = DEFAULT_MAX_BYTES
 
     Never raises for bad content; each skip is logged once as a warning naming the file.
     """
+    if seed.problem is not None:
+        return [], [_skip(seed.name, seed.problem)]
     data_or_reason = _read_bytes(seed.path, max_bytes)
     if isinstance(data_or_reason, str):
         return [], [_skip(seed.name, data_or_reason)]
@@ -224,7 +328,15 @@ def _is_binary(data: bytes) -> bool:
 
 
 def _decode(data: bytes, name: str) -> str | None:
-    """Decode bytes (UTF-8, else cp1252, else latin-1); ``None`` for a binary file."""
+    """Decode bytes as UTF-8, else as a legacy encoding (cp1252, latin-1); ``None`` if binary.
+
+    Bytes that are not valid UTF-8 mean one of two things. Either the file is UTF-8 with a few
+    corrupt bytes (it holds more valid multi-byte UTF-8 sequences, such as curly quotes, than
+    invalid ones): it is decoded as UTF-8, each bad sequence replaced by U+FFFD, with a warning
+    naming the file. Or it is a legacy single-byte file (few or no valid multi-byte sequences):
+    it is decoded as cp1252 (latin-1 when cp1252 leaves a byte undefined), noted at INFO level.
+    Decoding a UTF-8 file as cp1252 would turn all of its quotes into mojibake (``â€œ``).
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM is text, NULs and all
         try:
             text = data.decode("utf-16")
@@ -238,6 +350,13 @@ def _decode(data: bytes, name: str) -> str | None:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    text = data.decode("utf-8-sig", errors="replace")
+    replacements = text.count("\ufffd")
+    bad = replacements - data.count("\ufffd".encode())  # a U+FFFD already in the file is fine
+    multibyte = len(text) - len(text.encode("ascii", "ignore")) - replacements
+    if multibyte >= bad:
+        log.warning("%s: %d invalid UTF-8 byte sequence(s) replaced with U+FFFD", name, bad)
+        return text
     for encoding in ("cp1252", "latin-1"):
         try:
             text = data.decode(encoding)
@@ -254,7 +373,9 @@ def _decode(data: bytes, name: str) -> str | None:
 
 
 def _clean(text: str) -> str:
-    """NFC, zero-width characters and stray controls removed, whitespace collapsed, stripped."""
+    """NFC, lone surrogates replaced by U+FFFD, zero-width characters and stray controls removed,
+    whitespace collapsed, stripped."""
+    text = _SURROGATE_RE.sub("\ufffd", text)
     text = unicodedata.normalize("NFC", text)
     text = _ZERO_WIDTH_RE.sub("", text)
     text = _CONTROL_RE.sub(" ", text)
@@ -279,11 +400,12 @@ def _has_words(line: str) -> bool:
     return any(ch.isalnum() for ch in line)
 
 
-def _lines_to_paragraphs(lines: Iterable[str]) -> tuple[Paragraph, ...]:
+def _lines_to_paragraphs(name: str, lines: Iterable[str]) -> tuple[Paragraph, ...]:
     """Plain-text body lines → paragraphs; short unpunctuated lines become section headings.
 
     Lines without any letter or digit (``***``, ``—``) are separators and dropped. If the
     heading rule would leave no paragraph at all, the "headings" are kept as paragraphs.
+    A byline or other boilerplate line is neither (see :func:`_drop_boilerplate`).
     """
     items: list[tuple[bool, str]] = []
     for raw in lines:
@@ -292,19 +414,115 @@ def _lines_to_paragraphs(lines: Iterable[str]) -> tuple[Paragraph, ...]:
             items.append((_is_heading(line), line))
     if not any(not heading for heading, _ in items):
         items = [(False, line) for _, line in items]
-    paragraphs: list[Paragraph] = []
+    paragraphs: list[tuple[str, str | None]] = []
     section: str | None = None
     for heading, line in items:
-        if heading:
+        if not heading:
+            paragraphs.append((line, section))
+        elif not _is_boilerplate(line):  # "By Jane Doe" is no section heading
             section = line
-        else:
-            paragraphs.append(Paragraph(number=len(paragraphs) + 1, text=line, section=section))
-    return tuple(paragraphs)
+    return _number(name, paragraphs)
 
 
-def _number(items: Sequence[tuple[str, str | None]]) -> tuple[Paragraph, ...]:
+def _number(name: str, items: Sequence[tuple[str, str | None]]) -> tuple[Paragraph, ...]:
+    """(text, section) items → numbered paragraphs, boilerplate dropped first."""
     return tuple(Paragraph(number=i, text=text, section=section)
-                 for i, (text, section) in enumerate(items, start=1))
+                 for i, (text, section) in enumerate(_drop_boilerplate(name, items), start=1))
+
+
+# --------------------------------------------------------------------------------------------
+# Boilerplate
+# --------------------------------------------------------------------------------------------
+
+# Furniture is never longer than this many words; an author biography than _BIO_MAX_WORDS.
+_FURNITURE_MAX_WORDS = 40
+_BIO_MAX_WORDS = 80
+_FURNITURE_RES = (
+    # a byline: "By Jane Doe", "BY JANE DOE AND JOHN ROE, Reuters"
+    re.compile(r"^(?i:by)\s+[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*){0,3}"
+               r"(?:\s*(?:,|and|&)\s*[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*){0,3})*\s*[.|]?$"),
+    # credits: "Reporting by …; Editing by …"
+    re.compile(r"^\(?(?:additional\s+)?(?:reporting|writing|editing|edited|compiled)\s+by\b",
+               re.IGNORECASE),
+    # copyright and rights notices
+    re.compile(r"©|\(c\)\s*(?:19|20)\d\d|\bcopyright\s+(?:©\s*)?(?:19|20)\d\d"
+               r"|\ball rights reserved\b", re.IGNORECASE),
+    # republication notes
+    re.compile(r"\bthis (?:article|story|post|piece) (?:was |has been |is )?(?:originally |first )?"
+               r"(?:published|posted|appeared)\b|\brepublished (?:from|with permission)\b",
+               re.IGNORECASE),
+    # link lines: "Read more: …", "Related: …"
+    re.compile(r"^(?:read more|read also|also read|related|see also|more on this)\s*[:|»>–—-]",
+               re.IGNORECASE),
+    # calls to action
+    re.compile(r"^(?:subscribe|sign up|click here|follow us|like us|join our|download (?:our|the)"
+               r" app)\b|\bfollow (?:him|her|them|us|me) on (?:twitter|x|facebook|instagram"
+               r"|linkedin|threads|bluesky|mastodon)\b", re.IGNORECASE),
+)
+_WRITER_NOUNS = ("author|journalist|writer|reporter|correspondent|editor|columnist|contributor"
+                 "|freelancer|blogger|novelist|photographer|photojournalist")
+# How a biography opens: "Sam is a talented author…", "Jane Doe is an award-winning reporter…"
+_BIO_OPENING_RE = re.compile(
+    r"^(?:(?i:about the author)\b|(?:[A-Z][\w'’.-]*\s+){1,4}(?:is|has been)\s+(?:an?|the)\s+"
+    rf"(?:[\w'’,-]+\s+){{0,6}}?(?:{_WRITER_NOUNS})s?\b)")
+# What only a biography says (a news paragraph naming a reporter does not).
+_BIO_WORDING_RE = re.compile(
+    r"\b(?:passion(?:ate)?|enthusiast|currently (?:works|writes|lives|serves)|works as an?"
+    r"|in (?:his|her|their) (?:spare|free) time|follow (?:him|her|them) on|can be reached"
+    r"|(?:his|her|their) (?:work|writing) has appeared|contributor (?:to|for|at)"
+    r"|years of experience|loves|enjoys)\b", re.IGNORECASE)
+# A paragraph that carries a biography on: "He currently works as a writer at …"
+_BIO_MORE_RE = re.compile(r"^(?:He|She|They|His|Her|Their)\b")
+
+
+def _is_boilerplate(text: str) -> bool:
+    """A short paragraph of publishing furniture (byline, credits, ©, "Read more:", …)."""
+    if len(text.split()) > _FURNITURE_MAX_WORDS:
+        return False
+    return any(pattern.search(text) for pattern in _FURNITURE_RES)
+
+
+def _is_author_bio(text: str) -> bool:
+    """A paragraph that introduces a writer *and* reads like a biography."""
+    return (len(text.split()) <= _BIO_MAX_WORDS and _BIO_OPENING_RE.search(text) is not None
+            and (text[:5].lower() == "about" or _BIO_WORDING_RE.search(text) is not None))
+
+
+def _drop_boilerplate(name: str, items: Sequence[tuple[str, str | None]]
+                      ) -> list[tuple[str, str | None]]:
+    """The items without the paragraphs that are about the publication or the author.
+
+    Two rules, so that a news paragraph is never dropped for merely naming a journalist:
+
+    1. Anywhere, a short paragraph (at most 40 words) of publishing furniture: a byline
+       ("By Jane Doe"), credits ("Reporting by …"), a copyright or rights notice, a
+       republication note ("This article was originally published …"), a link line
+       ("Read more: …", "Related: …") or a call to action ("Subscribe …", "Follow us on …").
+    2. At the end of the article only, an author biography: a paragraph of at most 80 words
+       that introduces someone as a writer ("<Name> is a … journalist/author/reporter…", or
+       "About the author") *and* has wording only biographies have ("a passion for",
+       "currently works", "follow him on", "years of experience", …), together with the
+       paragraphs after it that continue it ("He currently works as …") or are furniture.
+
+    If nothing would be left, nothing is dropped. Each drop is counted in one INFO line.
+    """
+    keep = [not _is_boilerplate(text) for text, _ in items]
+    end = len(items)
+    while True:  # peel author biographies off the end, last first
+        start = end - 1
+        while start >= 0 and (not keep[start] or (_BIO_MORE_RE.match(items[start][0])
+                                                  and _BIO_WORDING_RE.search(items[start][0]))):
+            start -= 1
+        if start < 0 or not _is_author_bio(items[start][0]):
+            break
+        keep[start:end] = [False] * (end - start)
+        end = start
+    dropped = keep.count(False)
+    if not dropped or dropped == len(items):
+        return list(items)
+    log.info("%s: dropped %d boilerplate paragraph(s) (byline, author biography, copyright, "
+             "links)", name, dropped)
+    return [item for item, kept in zip(items, keep) if kept]
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +537,7 @@ def _parse_text(name: str, text: str) -> Article:
     body = lines[1:]
     if not body and lines:  # a one-line file: its only line is both headline and paragraph
         body = lines
-    return Article(key=name, source=name, title=title, paragraphs=_lines_to_paragraphs(body))
+    return Article(key=name, source=name, title=title, paragraphs=_lines_to_paragraphs(name, body))
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,7 +637,7 @@ def _parse_markdown(name: str, text: str) -> Article:
             items = items[1:]
         else:
             title = Path(name).stem
-    return Article(key=name, source=name, title=title, paragraphs=_number(items),
+    return Article(key=name, source=name, title=title, paragraphs=_number(name, items),
                    date=meta.get("date") or None, url=meta.get("url") or None)
 
 
@@ -427,8 +645,9 @@ def _parse_markdown(name: str, text: str) -> Article:
 # HTML
 # --------------------------------------------------------------------------------------------
 
-_DROP_TAGS = ("script", "style", "noscript", "template", "head", "nav", "footer", "aside",
-              "form", "svg", "iframe", "object", "embed", "canvas", "title", "meta", "link")
+_DROP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "nav", "footer",
+                        "aside", "form", "svg", "iframe", "object", "embed", "canvas", "title",
+                        "meta", "link"})
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCK_TAGS = frozenset({
     "address", "article", "blockquote", "body", "caption", "center", "dd", "details",
@@ -436,24 +655,69 @@ _BLOCK_TAGS = frozenset({
     "hr", "html", "li", "main", "ol", "p", "pre", "section", "summary", "table", "tbody",
     "td", "tfoot", "th", "thead", "tr", "ul",
 }) | _HEADING_TAGS
-_BLOCK_TAG_LIST = sorted(_BLOCK_TAGS)
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _DATE_META_NAMES = frozenset({"date", "pubdate", "publishdate", "publish-date", "dc.date",
                               "article:published_time", "datepublished"})
 
 
 def _strip_invisible(soup: BeautifulSoup) -> None:
-    """Remove what a reader never sees: scripts, styles, chrome, hidden elements."""
-    for tag in soup.find_all(_DROP_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
-        attrs = tag.attrs or {}
-        if "hidden" in attrs or _HIDDEN_STYLE_RE.search(str(attrs.get("style", ""))):
-            tag.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
+    """Remove what a reader never sees: scripts, styles, chrome, hidden elements.
+
+    One pass over the tree with an explicit stack, never entering a removed element: the cost is
+    linear in the page however deeply it nests. (Asking bs4 for ``tag.decomposed`` searched the
+    element's whole subtree for a child tag named ``_decomposed``: quadratic, 8,000 nested
+    spans took 28 s.)
+    """
+    from bs4 import Tag
+
+    stack: list[Any] = [soup]
+    while stack:
+        node = stack.pop()
+        for child in list(node.contents):
+            if not isinstance(child, Tag):
+                continue
+            name = (child.name or "").lower()
+            attrs = child.attrs or {}
+            if (name in _DROP_TAGS or "hidden" in attrs
+                    or _HIDDEN_STYLE_RE.search(str(attrs.get("style", "")))):
+                child.decompose()
+            elif name == "br":
+                child.replace_with("\n")
+            else:
+                stack.append(child)
+
+
+def _block_holders(root: Any) -> set[int]:
+    """``id()`` of every tag under ``root`` that has a block-level tag among its descendants.
+
+    One bottom-up pass (reversed document order visits children before their parents), so the
+    walker need not search each element's subtree again, which is quadratic on deep nesting.
+    """
+    from bs4 import Tag
+
+    holders: set[int] = set()
+    for node in reversed(list(root.descendants)):
+        if isinstance(node, Tag) and ((node.name or "").lower() in _BLOCK_TAGS
+                                      or id(node) in holders):
+            if node.parent is not None:
+                holders.add(id(node.parent))
+    return holders
+
+
+def _outer_cells(row: Tag) -> list[Tag]:
+    """The ``td``/``th`` cells of a table row, not those of tables nested inside its cells."""
+    from bs4 import Tag
+
+    cells: list[Tag] = []
+    stack: list[Any] = list(reversed(row.contents))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tag):
+            if (node.name or "").lower() in ("td", "th"):
+                cells.append(node)
+            else:
+                stack.extend(reversed(node.contents))
+    return cells
 
 
 def _raw_text(tag: Tag) -> str:
@@ -495,7 +759,7 @@ def _html_meta(soup: BeautifulSoup) -> tuple[str | None, str | None, str | None]
             url = content
     canonical = soup.find("link", rel="canonical")
     if canonical is not None and canonical.get("href"):
-        url = str(canonical.get("href"))
+        url = _clean(str(canonical.get("href"))) or None
     return doc_title or None, date, url
 
 
@@ -518,10 +782,19 @@ class _HtmlWalker:
             self._emit("".join(self._buffer))
             self._buffer = []
 
-    def walk(self, node: Any) -> None:
+    def walk(self, root: Any) -> None:
+        """Collect everything under ``root``; iterative, so nesting depth is no limit."""
         from bs4 import NavigableString, Tag
 
-        for child in list(node.children):
+        holders = _block_holders(root)
+        stack = [iter(list(root.children))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                if stack:  # the end of an element that held blocks ends a paragraph too
+                    self._flush()
+                continue
             if isinstance(child, NavigableString):
                 if type(child) is NavigableString:  # not a Comment, Doctype, CData...
                     self._buffer.append(str(child))
@@ -540,22 +813,20 @@ class _HtmlWalker:
                     self.section = heading
             elif name == "tr":
                 self._flush()
-                cells = [_visible_text(c) for c in child.find_all(["td", "th"])]
+                cells = [_visible_text(c) for c in _outer_cells(child)]
                 self._emit(" | ".join(c for c in cells if c))
             elif name == "pre":
                 self._flush()
                 self._emit(_visible_text(child))
             elif name in _BLOCK_TAGS:
                 self._flush()
-                if child.find(_BLOCK_TAG_LIST) is not None:
-                    self.walk(child)
-                    self._flush()
+                if id(child) in holders:
+                    stack.append(iter(list(child.children)))
                 else:
                     self._emit(_visible_text(child))
-            elif child.find(_BLOCK_TAG_LIST) is not None:  # inline element wrapping blocks
+            elif id(child) in holders:  # inline element wrapping blocks
                 self._flush()
-                self.walk(child)
-                self._flush()
+                stack.append(iter(list(child.children)))
             else:
                 self._buffer.append(_raw_text(child))
 
@@ -574,7 +845,7 @@ def _parse_html(name: str, text: str) -> Article:
     walker.walk(soup.body if soup.body is not None else soup)
     walker.finish()
     title = walker.h1 or doc_title or Path(name).stem
-    return Article(key=name, source=name, title=title, paragraphs=_number(walker.items),
+    return Article(key=name, source=name, title=title, paragraphs=_number(name, walker.items),
                    date=date, url=url)
 
 
@@ -610,6 +881,11 @@ def _read_jsonl(name: str, text: str) -> tuple[list[Article], list[SkippedFile]]
         if not isinstance(record, dict):
             skipped.append(_skip(where, f"line {line_no} is not a JSON object"))
             continue
+        damaged = [key for key in ("title", "text", "date", "url")
+                   if isinstance(record.get(key), str) and _SURROGATE_RE.search(record[key])]
+        if damaged:  # valid JSON ("\ud800"), but not a character UTF-8 can store
+            log.warning("%s: invalid characters (lone surrogates) in %s replaced with U+FFFD",
+                        where, ", ".join(repr(key) for key in damaged))
         body = record.get("text")
         if not isinstance(body, str):
             what = "missing" if body is None else f"not a string ({type(body).__name__})"
@@ -628,7 +904,7 @@ def _read_jsonl(name: str, text: str) -> tuple[list[Article], list[SkippedFile]]
                     lines = lines[1:]  # a headline, not body text
             else:
                 title = f"{stem} #{line_no}"
-        paragraphs = _lines_to_paragraphs(lines)
+        paragraphs = _lines_to_paragraphs(where, lines)
         if not paragraphs:
             skipped.append(_skip(where, "no paragraphs found"))
             continue
@@ -649,6 +925,10 @@ _CLOSING_QUOTES = "”’\"'»"
 _PYSBD_CHUNK = 4000
 # pysbd does not split after a sentence that ends inside single curly quotes: "said ‘no.’ Then".
 _SINGLE_QUOTE_BREAK_RE = re.compile(r"(?<=[.!?…]’)\s+(?=[A-Z“‘])")
+# pysbd only ever ends a sentence at one of these (terminal punctuation, the ")" of a list item
+# or aside, a line break); a text without any is one sentence, and pysbd (~30 ms per 4,000
+# characters) need not read it: a 5 MB unpunctuated line took minutes.
+_MAYBE_BOUNDARY_RE = re.compile("[.!?…。．！？ȸȹ☉☈☇☄)\n\r]")
 
 
 def _segmenter() -> pysbd.Segmenter:
@@ -691,6 +971,8 @@ def _advance_non_space(text: str, pos: int, count: int) -> int:
 
 def _aligned_starts(text: str) -> list[int]:
     """Where each pysbd sentence of ``text`` starts in ``text`` (sorted, unique)."""
+    if not _MAYBE_BOUNDARY_RE.search(text):
+        return [_next_non_space(text, 0)]
     starts: list[int] = []
     cursor = 0
     for raw in _pysbd_sentences(text):
@@ -826,14 +1108,22 @@ def _window_spans(text: str, count_tokens: Callable[[str], int], max_tokens: int
     def fits(span: tuple[int, int]) -> bool:
         return count_tokens(text[span[0]:span[1]]) <= max_tokens
 
+    # A word this short fits without asking the tokenizer: none makes more than 4 tokens of a
+    # character (byte-level BPE on 4-byte UTF-8), plus 2 special tokens. Asking for each of the
+    # ~800,000 words of a 5 MB sentence would cost minutes.
+    safe_chars = (max_tokens - 2) // 4
     units: list[tuple[int, int]] = []
     for span in sentences(text):
         if fits(span):
             units.append(span)
         else:
-            words = [_fit_word(text, m.span(), fits) for m in _WORD_RE.finditer(text, *span)]
-            flat = [piece for pieces in words for piece in pieces]
-            units.extend(_pack(flat, fits, _WORD_OVERLAP * overlap))
+            pieces: list[tuple[int, int]] = []
+            for match in _WORD_RE.finditer(text, *span):
+                if match.end() - match.start() <= safe_chars:
+                    pieces.append(match.span())
+                else:
+                    pieces.extend(_fit_word(text, match.span(), fits))
+            units.extend(_pack(pieces, fits, _WORD_OVERLAP * overlap))
     return _pack(units, fits, overlap)
 
 
@@ -862,19 +1152,53 @@ def _pack(units: Sequence[tuple[int, int]], fits: Callable[[tuple[int, int]], bo
     """Greedily group consecutive spans into windows that fit, sharing ``overlap`` units.
 
     Every window adds at least one new unit, so the loop ends and nothing is left out; a single
-    unit that does not fit on its own becomes a window by itself.
+    unit that does not fit on its own becomes a window by itself. Each window's end is found
+    with a logarithmic number of ``fits`` calls (see :func:`_furthest_fit`), so the cost is
+    about linear in the text, not in (text length x window size).
     """
     windows: list[tuple[int, int]] = []
     i, n = 0, len(units)
+    hint = 1
     while i < n:
-        end = i + 1
-        while end < n and fits((units[i][0], units[end][1])):
-            end += 1
+        end = _furthest_fit(units, i, fits, hint)
         windows.append((units[i][0], units[end - 1][1]))
         if end >= n:
             break
+        hint = end - i
         nxt = max(i + 1, end - overlap)
         while nxt < end and not fits((units[nxt][0], units[end][1])):
             nxt += 1
         i = nxt
     return windows
+
+
+def _furthest_fit(units: Sequence[tuple[int, int]], i: int,
+                  fits: Callable[[tuple[int, int]], bool], hint: int) -> int:
+    """The largest ``end`` (at least ``i + 1``) such that ``units[i:end]`` fits in one window.
+
+    Gallops from ``i + hint`` (the size of the previous window) and then bisects, assuming, as
+    holds for tokenizers, that a longer span never has fewer tokens.
+    """
+    n = len(units)
+
+    def ok(end: int) -> bool:
+        return fits((units[i][0], units[end - 1][1]))
+
+    good, bad = i + 1, n + 1  # units[i:good] is taken (alone, even if it does not fit)
+    probe = min(n, i + max(hint, 2))
+    step = 1
+    while probe > good:
+        if ok(probe):
+            good = probe
+            probe = min(n, good + step)
+            step *= 2
+        else:
+            bad = probe
+            break
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good

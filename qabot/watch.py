@@ -7,9 +7,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from .corpus import SUFFIXES
+
 log = logging.getLogger(__name__)
 
-SEED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+
+def is_seed_path(path: str) -> bool:
+    """Whether ``path`` names a file the corpus reader would index (same suffixes, any case)."""
+    return Path(path).suffix.lower() in SUFFIXES
 
 
 def watch_seeds(seeds_dir: Path, on_change: Callable[[], None], stop: threading.Event,
@@ -31,7 +36,7 @@ def watch_seeds(seeds_dir: Path, on_change: Callable[[], None], stop: threading.
             if event.event_type in ("opened", "closed_no_write"):
                 return
             paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
-            if event.is_directory or any(p.endswith(SEED_SUFFIXES) for p in paths):
+            if event.is_directory or any(is_seed_path(p) for p in paths if p):
                 log.debug("seed change: %s %s", event.event_type, event.src_path)
                 changed.set()
 
