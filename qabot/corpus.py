@@ -252,31 +252,36 @@ def read_file(seed: SeedFile, max_bytes: int = DEFAULT_MAX_BYTES
     data_or_reason = _read_bytes(seed.path, max_bytes)
     if isinstance(data_or_reason, str):
         return [], [_skip(seed.name, data_or_reason)]
-    data = data_or_reason
+    return parse_bytes(seed.name, data_or_reason)
+
+
+def parse_bytes(name: str, data: bytes) -> tuple[list[Article], list[SkippedFile]]:
+    """Parse the bytes of the seed file ``name`` (its suffix picks the format) into articles;
+    like :func:`read_file`, every problem becomes a logged :class:`SkippedFile`."""
     if not data.strip():
-        return [], [_skip(seed.name, "empty file")]
-    text = _decode(data, seed.name)
+        return [], [_skip(name, "empty file")]
+    text = _decode(data, name)
     if text is None:
-        return [], [_skip(seed.name, "binary file")]
+        return [], [_skip(name, "binary file")]
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not _clean(text):
-        return [], [_skip(seed.name, "empty file")]
+        return [], [_skip(name, "empty file")]
 
-    suffix = Path(seed.name).suffix.lower()
+    suffix = Path(name).suffix.lower()
     try:
         if suffix == ".jsonl":
-            return _read_jsonl(seed.name, text)
+            return _read_jsonl(name, text)
         if suffix in (".md", ".markdown"):
-            article = _parse_markdown(seed.name, text)
+            article = _parse_markdown(name, text)
         elif suffix in (".html", ".htm"):
-            article = _parse_html(seed.name, text)
+            article = _parse_html(name, text)
         else:
-            article = _parse_text(seed.name, text)
+            article = _parse_text(name, text)
     except Exception as exc:  # a parser bug on odd input must not abort the whole build
-        log.debug("parser failed on %s", seed.name, exc_info=True)
-        return [], [_skip(seed.name, f"cannot parse: {type(exc).__name__}: {exc}")]
+        log.debug("parser failed on %s", name, exc_info=True)
+        return [], [_skip(name, f"cannot parse: {type(exc).__name__}: {exc}")]
     if not article.paragraphs:
-        return [], [_skip(seed.name, "no paragraphs found")]
+        return [], [_skip(name, "no paragraphs found")]
     return [article], []
 
 

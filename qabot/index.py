@@ -28,7 +28,6 @@ import re
 import shutil
 import sqlite3
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -578,7 +577,9 @@ def _file_table(seeds: Iterable[corpus.SeedFile]) -> dict[str, str]:
 def _chunking(embedder: Embedder) -> dict[str, Any]:
     """How passages and sentence vectors are made; vectors are reused only when this matches."""
     pooled = callable(getattr(embedder, "embed_with_spans", None))
+    # "reader": how files become paragraphs; a change (e.g. boilerplate dropped) re-reads them.
     return {"max_tokens": embedder.max_tokens, "splitter": "pysbd-v1",
+            "reader": corpus.READER_VERSION,
             "sentence_vectors": "pooled-from-passage" if pooled else "encoded-separately"}
 
 
@@ -615,6 +616,8 @@ def _read_seed(seed: corpus.SeedFile, max_bytes: int
     """Parse one seed file and record the digest of exactly the bytes parsed (one read), so a
     file edited or replaced while the build runs is seen as changed by the next build. A file
     that vanished since discovery is skipped and not recorded (None)."""
+    if seed.problem is not None:  # e.g. a link out of the seeds folder: never opened
+        return _not_parsed(seed, max_bytes, "")
     try:
         # O_NONBLOCK: opening a FIFO that replaced the file must not hang the build.
         fd = os.open(seed.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -638,28 +641,8 @@ def _read_seed(seed: corpus.SeedFile, max_bytes: int
     if data is None or len(data) > max_bytes:
         return _not_parsed(seed, max_bytes, seed.content_hash)
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    articles, skipped = _parse_bytes(seed, data, max_bytes)
+    articles, skipped = corpus.parse_bytes(seed.name, data)
     return articles, skipped, _SeedRead(seed.name, digest, len(data))
-
-
-def _parse_bytes(seed: corpus.SeedFile, data: bytes, max_bytes: int
-                 ) -> tuple[list[Article], list[corpus.SkippedFile]]:
-    """``corpus.read_file`` over bytes already read. corpus parses only by path, so an
-    in-memory file holding ``data`` stands in for the seed (``seed.name`` still picks the
-    format and names the file in messages)."""
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("qabot-seed")
-        try:
-            _write_all(fd, data)
-            return corpus.read_file(corpus.SeedFile(seed.name, Path(f"/proc/self/fd/{fd}"),
-                                                    seed.content_hash, len(data)), max_bytes)
-        finally:
-            os.close(fd)
-    with tempfile.NamedTemporaryFile(prefix="qabot-seed-") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        return corpus.read_file(corpus.SeedFile(seed.name, Path(tmp.name), seed.content_hash,
-                                                len(data)), max_bytes)
 
 
 def _not_parsed(seed: corpus.SeedFile, max_bytes: int, recorded_hash: str
@@ -673,12 +656,6 @@ def _not_parsed(seed: corpus.SeedFile, max_bytes: int, recorded_hash: str
         return [], [corpus.SkippedFile(seed.name, "changed during the build")], _SeedRead(
             seed.name, "", 0)
     return [], skipped, _SeedRead(seed.name, recorded_hash, seed.size)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class _Lock:
@@ -735,7 +712,8 @@ def _write_error(root: Path, exc: BaseException) -> IndexWriteError:
 
 def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild: bool = False,
                 max_file_bytes: int = 20 * 2**20, progress: ProgressFn | None = None,
-                lock_wait_seconds: float | None = None) -> BuildReport:
+                lock_wait_seconds: float | None = None,
+                follow_external_links: bool = False) -> BuildReport:
     """Bring the index in ``index_dir`` up to date with ``seeds_dir``.
 
     Embeds only passages whose text is new; a run with no file changes over an intact live
@@ -746,7 +724,7 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
     then left as it was.
     """
     started = time.perf_counter()
-    seeds = corpus.discover(seeds_dir)
+    seeds = corpus.discover(seeds_dir, follow_external_links=follow_external_links)
     store = IndexStore(index_dir)
     store.check_folder()
     try:

@@ -107,7 +107,8 @@ class QabotService:
         """Bring the index up to date with the seeds folder (incremental unless ``rebuild``)."""
         return build_index(self.settings.seeds_dir, self.settings.index_dir, self.embedder,
                            rebuild=rebuild, max_file_bytes=int(self.settings.max_file_mb * 2**20),
-                           progress=progress, lock_wait_seconds=lock_wait_seconds)
+                           progress=progress, lock_wait_seconds=lock_wait_seconds,
+                           follow_external_links=self.settings.follow_external_links)
 
     def stats(self) -> IndexStats:
         """Counts, model and generation of the live index."""

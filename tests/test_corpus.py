@@ -93,14 +93,14 @@ def test_seed_headings_are_not_paragraphs(seed_article: Article) -> None:
     assert "‘Order restored’" not in all_text
     assert "Anger against the former president" not in all_text
     assert seed_article.title not in all_text
-    # 29 non-empty lines = 1 headline + 2 section headings + 26 paragraphs
-    assert [p.number for p in seed_article.paragraphs] == list(range(1, 27))
+    # 29 non-empty lines = 1 headline + 2 section headings + 25 paragraphs + 1 author biography (dropped)
+    assert [p.number for p in seed_article.paragraphs] == list(range(1, 26))
     assert any("Nursultán Nazarbayev" in t for t in all_text)  # accents survive
 
 
 def test_seed_passages_keep_paragraph_numbers(seed_article: Article) -> None:
     passages = split_passages(seed_article, word_tokens)
-    assert [(p.paragraph, p.window) for p in passages] == [(n, 0) for n in range(1, 27)]
+    assert [(p.paragraph, p.window) for p in passages] == [(n, 0) for n in range(1, 26)]
     assert all(p.title == seed_article.title for p in passages)
     assert passages[15].section == "‘Order restored’"
     assert passages[15].text == seed_article.paragraphs[15].text

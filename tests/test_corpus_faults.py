@@ -197,6 +197,18 @@ def test_cli_index_survives_bad_names_surrogates_and_outside_links(tmp_path: Pat
     assert not any("hunter2" in text for _, text in rows)
 
 
+def test_cli_index_follows_outside_links_when_the_setting_says_so(tmp_path: Path,
+                                                                  outside: Path) -> None:
+    seeds = tmp_path / "seeds"
+    write(seeds, "good.txt", GOOD)
+    (seeds / "passwd.txt").symlink_to(outside / "secret.txt")
+    result = run_qabot("index", "--seeds", str(seeds), "--index", str(tmp_path / "indexes"),
+                       env={"QABOT_MODEL": "fake", "QABOT_FOLLOW_EXTERNAL_LINKS": "true"},
+                       timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Indexed 2 articles" in result.stdout and "skipped 0" in result.stdout
+
+
 def unpunctuated(words: int) -> str:
     return " ".join(f"word{i}" for i in range(words))
 

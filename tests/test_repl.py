@@ -79,7 +79,7 @@ def session(real_seed_index: Path, history: Path) -> Iterator[pexpect.spawn]:
 
 
 def test_banner_says_what_is_loaded_and_the_prompt_appears(session: pexpect.spawn) -> None:
-    assert "1 article, 26 passages loaded" in session.startup
+    assert "1 article, 25 passages loaded" in session.startup
     assert ":help" in session.startup
 
 
@@ -201,8 +201,8 @@ def test_missing_index_is_built_at_start_up(tmp_path: Path) -> None:
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
-    assert "Indexed 1 article, 26 passages into gen-000001" in screen
-    assert "1 article, 26 passages loaded" in screen
+    assert "Indexed 1 article, 25 passages into gen-000001" in screen
+    assert "1 article, 25 passages loaded" in screen
     assert child.exitstatus == 0
     assert (index / "CURRENT").read_text().strip() == "gen-000001"
 
@@ -240,7 +240,7 @@ def test_stats_shows_articles_passages_model_and_generation(repl: tuple[Repl, Co
     shell, console = repl
     shell.handle(":stats")
     text = console.export_text()
-    assert re.search(r"articles: +1\n", text) and re.search(r"passages: +26\n", text)
+    assert re.search(r"articles: +1\n", text) and re.search(r"passages: +25\n", text)
     assert "model:" in text and "fake" in text and "generation: gen-000001" in text
 
 
@@ -275,5 +275,5 @@ def test_reindex_reports_no_change_then_the_new_file(repl: tuple[Repl, Console],
     (seeds_dir / "extra.txt").write_text("Extra news\nThe mayor opened 12 new schools.\n", "utf-8")
     shell.handle(":reindex")
     text = console.export_text()
-    assert "No changes: 1 article, 26 passages" in text
+    assert "No changes: 1 article, 25 passages" in text
     assert "Indexed 2 articles" in text and "1 added" in text
