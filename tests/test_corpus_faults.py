@@ -22,21 +22,12 @@ from qabot.embedding import FakeEmbedder
 from qabot.schema import Article
 
 from .conftest import ROOT, SEED, run_qabot
+from .test_corpus import write
 
 SECRET = "Root account\nThe root password is hunter2 and must never be served.\n"
 GOOD = "Floods hit Umbria Vale\nHeavy rain on Tuesday flooded 240 homes in Umbria Vale.\n"
 MINES = ("Copper mine reopens in Northgate\n"
          "About 1,150 miners returned to work at the Northgate copper mine on Monday.\n")
-
-
-def write(dir_: Path, name: str, content: str | bytes) -> Path:
-    path = dir_ / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def all_text(articles: list[Article]) -> str:
