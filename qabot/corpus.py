@@ -41,7 +41,6 @@ SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".markdown", ".html", ".htm
 #: dropped, UTF-8 with a few bad bytes kept as UTF-8), so that an index can tell it is stale.
 READER_VERSION: int = 2
 DEFAULT_MAX_BYTES: int = 20 * 2**20
-_HASH_CHUNK = 1 << 20
 _BINARY_PROBE = 8192
 _ALLOWED_CONTROLS = frozenset(b"\t\n\r\f\b")
 # Words of overlap between the word-cut pieces of one over-long sentence, per overlap sentence.
@@ -49,6 +48,8 @@ _WORD_OVERLAP = 12
 # A line this short, without closing punctuation, is a section heading (plain text and JSONL).
 _HEADING_MAX_WORDS = 12
 _HEADING_MAX_CHARS = 80
+#: A title is stored with every passage of its article, so one that is longer is cut.
+MAX_TITLE_CHARS = 200
 
 # Lone UTF-16 surrogates: a JSON "\ud800", an HTML "&#xd800;", a file name's undecodable
 # bytes. Python strings can hold them, UTF-8 (SQLite, JSON output) cannot.
@@ -215,11 +216,9 @@ def _hash_file(path: Path) -> tuple[str, int]:
         return "", 0
     if not stat.S_ISREG(st.st_mode):  # never open a FIFO or device: it could block forever
         return "", 0
-    digest = hashlib.blake2b(digest_size=16)
     try:
         with open(path, "rb") as fh:
-            while chunk := fh.read(_HASH_CHUNK):
-                digest.update(chunk)
+            digest = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16))
     except OSError:
         return "", st.st_size
     return digest.hexdigest(), st.st_size
@@ -538,11 +537,23 @@ def _drop_boilerplate(name: str, items: Sequence[tuple[str, str | None]]
 def _parse_text(name: str, text: str) -> Article:
     """First non-empty line is the headline; each later non-empty line is a paragraph."""
     lines = [line for line in (_clean(raw) for raw in text.splitlines()) if line]
-    title = lines[0] if lines else Path(name).stem
-    body = lines[1:]
+    if lines and len(lines[0]) > MAX_TITLE_CHARS:  # too long for a headline: it is body text
+        title, body = Path(name).stem, lines
+    else:
+        title = lines[0] if lines else Path(name).stem
+        body = lines[1:]
     if not body and lines:  # a one-line file: its only line is both headline and paragraph
         body = lines
     return Article(key=name, source=name, title=title, paragraphs=_lines_to_paragraphs(name, body))
+
+
+def _headline(name: str, title: str) -> str:
+    """``title`` cut at a word to ``MAX_TITLE_CHARS`` (with a warning naming the file)."""
+    if len(title) <= MAX_TITLE_CHARS:
+        return title
+    log.warning("%s: title longer than %d characters cut", name, MAX_TITLE_CHARS)
+    cut = title[:MAX_TITLE_CHARS]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
 # --------------------------------------------------------------------------------------------
@@ -642,7 +653,8 @@ def _parse_markdown(name: str, text: str) -> Article:
             items = items[1:]
         else:
             title = Path(name).stem
-    return Article(key=name, source=name, title=title, paragraphs=_number(name, items),
+    return Article(key=name, source=name, title=_headline(name, title),
+                   paragraphs=_number(name, items),
                    date=meta.get("date") or None, url=meta.get("url") or None)
 
 
@@ -850,8 +862,8 @@ def _parse_html(name: str, text: str) -> Article:
     walker.walk(soup.body if soup.body is not None else soup)
     walker.finish()
     title = walker.h1 or doc_title or Path(name).stem
-    return Article(key=name, source=name, title=title, paragraphs=_number(name, walker.items),
-                   date=date, url=url)
+    return Article(key=name, source=name, title=_headline(name, title),
+                   paragraphs=_number(name, walker.items), date=date, url=url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -913,7 +925,8 @@ def _read_jsonl(name: str, text: str) -> tuple[list[Article], list[SkippedFile]]
         if not paragraphs:
             skipped.append(_skip(where, "no paragraphs found"))
             continue
-        articles.append(Article(key=where, source=name, title=title, paragraphs=paragraphs,
+        articles.append(Article(key=where, source=name, title=_headline(where, title),
+                                paragraphs=paragraphs,
                                 date=_optional_str(record, "date"),
                                 url=_optional_str(record, "url")))
     return articles, skipped

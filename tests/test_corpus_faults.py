@@ -204,6 +204,23 @@ def unpunctuated(words: int) -> str:
     return " ".join(f"word{i}" for i in range(words))
 
 
+def test_a_line_too_long_for_a_headline_is_body_text_and_titles_are_cut(tmp_path: Path) -> None:
+    # A title is stored with each passage of its article: a 5 MB one-line file made its 5 MB
+    # headline part of thousands of rows (the build ran past 15 minutes).
+    text = unpunctuated(20_000)
+    write(tmp_path, "wall.txt", text + "\n")
+    write(tmp_path, "page.html", f"<html><head><title>{text}</title></head>"
+                                 "<body><p>The harbour reopened on Monday.</p></body></html>")
+    articles, skipped, _ = read_corpus(tmp_path)
+    assert skipped == []
+    by_key = {a.key: a for a in articles}
+    assert by_key["wall.txt"].title == "wall"
+    assert by_key["wall.txt"].paragraphs[0].text == text  # nothing of it is lost
+    page_title = by_key["page.html"].title
+    assert len(page_title) <= corpus.MAX_TITLE_CHARS + 1 and page_title.endswith("…")
+    assert text.startswith(page_title[:-1])
+
+
 @pytest.mark.timeout(60)
 def test_megabyte_line_without_punctuation_is_cut_into_windows(tmp_path: Path) -> None:
     # 1.5 MB on one line. The old splitter re-tokenized every growing window word by word:
