@@ -6,8 +6,10 @@ Each case builds its own seeds and index folders under a temporary directory, ru
 the way a user would, and checks what a user would notice: the exit status, that no traceback
 reached the terminal, and the case's own expectation (nothing outside the seeds served, the rest
 indexed, the damage repaired, one clear message). Cases that need a real permission refusal run
-the CLI as the unprivileged user ``nobody`` (root reads and writes through chmod); they are
-reported as "n/a" where that user or ``setpriv`` is missing. Exits non-zero if any case fails.
+the CLI without the capabilities that let root read and write through chmod (``setpriv``
+dropping CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; as another user the interpreter itself may be
+out of reach); they are reported as "n/a" where ``setpriv`` is missing. Exits non-zero if any
+case fails.
 """
 
 from __future__ import annotations
@@ -58,16 +60,16 @@ class Case:
         self.seeds.mkdir(parents=True)
         shutil.copy(SEED, self.seeds / SEED.name)
 
-    def qabot(self, *args: str | bytes, stdin: bytes | None = None, as_nobody: bool = False,
+    def qabot(self, *args: str | bytes, stdin: bytes | None = None, restricted: bool = False,
               env: dict[str, str] | None = None, timeout: float = 600) -> Run:
         """Run ``qabot ARGS --seeds S --index I`` (those two added to the subcommands that take
         them) and return what the user saw."""
         command: list[str | bytes] = [*QABOT, *args]
         if args and args[0] in ("index", "ask", "stats", "repl"):
             command += ["--seeds", str(self.seeds), "--index", str(self.index)]
-        if as_nobody:
-            command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                       *command]
+        if restricted:
+            caps = "-dac_override,-dac_read_search"
+            command = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *command]
         full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT),
                     **(env or {})}
         started = time.perf_counter()
@@ -100,9 +102,8 @@ def case(name: str) -> Callable[[Callable[[Case], Outcome]], Callable[[Case], Ou
     return register
 
 
-def _nobody_ready() -> bool:
-    return shutil.which("setpriv") is not None and subprocess.run(
-        ["id", "nobody"], capture_output=True).returncode == 0
+def _setpriv_ready() -> bool:
+    return shutil.which("setpriv") is not None
 
 
 @case("symlink to /etc/passwd in seeds/")
@@ -111,7 +112,9 @@ def _passwd(c: Case) -> Outcome:
     (c.seeds / "inside.txt").symlink_to(c.seeds / SEED.name)
     run = c.qabot("index")
     served = c.qabot("ask", "--json", "root:x:0:0 nologin bin bash daemon")
-    leaked = "/bin/bash" in served.out or "nologin" in served.out
+    cited = json.loads(served.out)
+    texts = [c["text"] for c in cited.get("citations", []) + cited.get("related", [])]
+    leaked = any("/bin/bash" in t or "nologin" in t for t in texts)
     ok = run.code == 0 and run.clean and "passwd.txt" in run.err and not leaked
     return ok, f"exit {run.code}, warned={'passwd.txt' in run.err}, passwd served={leaked}"
 
@@ -155,18 +158,15 @@ def _nested(c: Case) -> Outcome:
     return ok, f"exit {run.code} in {run.seconds:.1f} s (fake embedder)"
 
 
-@case("unreadable sub-folder (as nobody)")
+@case("unreadable sub-folder (chmod 000)")
 def _unreadable(c: Case) -> Outcome:
-    if not _nobody_ready():
-        return True, "n/a (no setpriv/nobody)"
+    if not _setpriv_ready():
+        return True, "n/a (no setpriv)"
     locked = c.seeds / "locked"
     locked.mkdir()
     (locked / "a.txt").write_text("Hidden text.", "utf-8")
     locked.chmod(0)
-    os.chmod(c.base, 0o777)
-    c.index.mkdir()
-    os.chmod(c.index, 0o777)
-    run = c.qabot("index", as_nobody=True)
+    run = c.qabot("index", restricted=True)
     ok = run.code == 0 and run.clean and "locked" in run.err and "skipped" in run.out + run.err
     return ok, f"exit {run.code}, named={'locked' in run.err}"
 
@@ -242,14 +242,14 @@ def _bad_question(c: Case) -> Outcome:
                 f"repl went on={'3,800' in repl.out}")
 
 
-@case("read-only index folder (as nobody)")
+@case("read-only index folder (chmod 555)")
 def _read_only(c: Case) -> Outcome:
-    if not _nobody_ready():
-        return True, "n/a (no setpriv/nobody)"
+    if not _setpriv_ready():
+        return True, "n/a (no setpriv)"
     c.qabot("index")
     (c.seeds / "new.txt").write_text("The mill in Orvik closed on Monday.", "utf-8")
-    os.chmod(c.base, 0o755)
-    run = c.qabot("index", as_nobody=True)
+    c.index.chmod(0o555)
+    run = c.qabot("index", restricted=True)
     ok = run.code != 0 and run.clean and c.answers()
     return ok, f"exit {run.code}: {run.err.strip().splitlines()[0] if run.err.strip() else ''}"
 
