@@ -417,10 +417,10 @@ def _default_reader_work_dir() -> Path:
               help="Torch threads (default: every core).")
 @click.option("--max-steps", type=int, default=None,
               help="Stop after this many steps (a quick trial run).")
-@click.option("--swap-negatives", type=float, default=0.3, show_default=True,
+@click.option("--swap-negatives", type=float, default=0.0, show_default=True,
               help="Share of answerable training questions that also yield a made-up "
                    "unanswerable one (a name or number swapped for one the paragraph lacks).")
-@click.option("--other-negatives", type=float, default=0.1, show_default=True,
+@click.option("--other-negatives", type=float, default=0.0, show_default=True,
               help="Share of answerable training questions also paired, unanswerable, with "
                    "another paragraph of their article.")
 @click.option("--validation-articles", type=int, default=5, show_default=True,

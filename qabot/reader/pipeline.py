@@ -80,7 +80,9 @@ def train_reader(squad_files: Sequence[Path], model_dir: Path, out_dir: Path, wo
     tokenizer_file = model_dir / "tokenizer.json"
     negatives = near_miss_negatives(train_set, config.swap_negatives,
                                     config.other_paragraph_negatives, seed=config.seed)
-    log.info("%d made-up unanswerable questions added to the training articles", len(negatives))
+    if negatives:
+        log.info("%d made-up unanswerable questions added to the training articles",
+                 len(negatives))
     result = train(train_set + negatives, model_dir, work_dir, config, on_step)
 
     exported = work_dir / "onnx"
