@@ -27,7 +27,6 @@ import dataclasses
 import logging
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
@@ -36,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .index import Generation
-from .retriever import STOPWORDS, WORD, HybridRetriever
+from .retriever import HybridRetriever
+from .text import STOPWORDS, WORD, fold
 from .schema import Answer, Citation, Hit
 from .wording import WordingChecker, Wording, language_name
 
@@ -138,18 +138,6 @@ def question_kind(question: str) -> Kind:
         if pattern.search(question):
             return kind
     return Kind.OTHER
-
-
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
-_DIGIT_GROUP = re.compile(r"(?<=\d)[,\u00a0 ](?=\d{3}\b)")
-
-
-def fold(text: str) -> str:
-    """Case-, accent-, quote- and digit-group-insensitive form used to compare words."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.translate(_QUOTES)
-    return _DIGIT_GROUP.sub("", text.lower())
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ from .errors import QabotError
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .index import ProgressFn
+    from .progress import ProgressFn
     from .service import QabotService
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,28 +91,11 @@ def make_service(settings: Settings) -> QabotService:
     return build_service(settings)
 
 
-def tqdm_progress() -> ProgressFn:
-    """A progress callback drawing a tqdm bar on stderr (hidden when stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    bars: dict[str, Any] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            unit = "file" if stage == "parsing" else "text"
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr,
-                                     disable=None, leave=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return progress
-
-
 def run_index(service: QabotService, rebuild: bool = False, wait: bool = True) -> str:
     """Run an incremental (or full) build with a progress bar; returns the summary line."""
     from .render import format_report
+
+    from .render import tqdm_progress
 
     report = service.index(rebuild=rebuild, progress=tqdm_progress(),
                            lock_wait_seconds=None if wait else 0)
@@ -332,6 +315,8 @@ def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
     settings = load(config_file, seeds_dir, index_dir, reader=reader_mode, fusion=fusion,
                     **{key: threshold})
     service = make_service(settings)
+    from .render import tqdm_progress
+
     progress = tqdm_progress()
     if is_squad_file(file):
         unseen = None

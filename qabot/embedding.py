@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from .errors import EmbeddingError
+from .progress import ProgressCallback, ScaledProgress
+from .text import WORD
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -26,34 +28,6 @@ log = logging.getLogger(__name__)
 
 from .config import DEFAULT_MODEL
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-ProgressCallback = Callable[[int], None]
-
-
-class ScaledProgress:
-    """Reports progress in units of the ``asked`` texts while only ``encoded`` of them are
-    encoded (repeats skipped, sentences pooled from their passage): each encoded item counts for
-    ``asked / encoded``, and ``finish`` reports whatever rounding left over."""
-
-    def __init__(self, progress: ProgressCallback | None, asked: int, encoded: int) -> None:
-        self._progress = progress
-        self._asked = asked
-        self._ratio = asked / encoded if encoded else 0.0
-        self._reported = 0
-
-    def __call__(self, n: int) -> None:
-        step = min(self._asked - self._reported, round(n * self._ratio))
-        self._report(step)
-
-    def finish(self) -> None:
-        """Report the remainder, so the total reported is exactly ``asked``."""
-        self._report(self._asked - self._reported)
-
-    def _report(self, step: int) -> None:
-        self._reported += step
-        if self._progress is not None and step > 0:
-            self._progress(step)
-
-
 @runtime_checkable
 class Embedder(Protocol):
     """Anything that turns texts into L2-normalized float32 row vectors."""
@@ -510,9 +484,6 @@ class OnnxEmbedder:
         return path
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 class FakeEmbedder:
     """Deterministic hashed bag-of-words vectors: texts sharing words get similar vectors.
 
@@ -529,7 +500,7 @@ class FakeEmbedder:
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dimension, dtype=np.float32)
-        words = [w.lower() for w in _WORD.findall(text)]
+        words = [w.lower() for w in WORD.findall(text)]
         for word in words:
             digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
             bucket = int.from_bytes(digest[:4], "little") % self.dimension
@@ -540,7 +511,7 @@ class FakeEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """One token per word plus the two special tokens."""
-        return len(_WORD.findall(text)) + 2
+        return len(WORD.findall(text)) + 2
 
     def embed_documents(self, texts: Sequence[str],
                         progress: ProgressCallback | None = None) -> np.ndarray:

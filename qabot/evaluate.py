@@ -34,10 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import corpus
-from .answer import AnswerConfig, Answerer, fold
+from .answer import AnswerConfig, Answerer
+from .text import fold
 from .embedding import Embedder
 from .errors import EvalDataError
-from .index import Generation, IndexStore, ProgressFn, build_index
+from .progress import ProgressFn
+from .index import Generation, IndexStore, build_index
 from .retriever import HybridRetriever, RetrievalConfig
 from .schema import Answer, Hit
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import corpus
-from .embedding import Embedder, ScaledProgress
+from .embedding import Embedder
 from .errors import (
     ConfigError,
     CorpusError,
@@ -49,8 +49,9 @@ from .errors import (
     IndexMissingError,
     IndexWriteError,
 )
+from .progress import ProgressFn, ScaledProgress
 from .schema import Article, Passage, StoredPassage
-from .wording import LETTER_WORD
+from .text import LETTER_WORD
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,6 @@ KEEP_GENERATIONS = 2
 _GEN_RE = re.compile(r"^gen-(\d{6,})$")
 REBUILD_HINT = "run `qabot index --rebuild`"
 REPAIR_HINT = "run `qabot index` to repair it"
-
-#: ``(stage, done, total)``: lets a front end draw a progress bar without the core printing.
-ProgressFn = Callable[[str, int, int], None]
 
 _SCHEMA = """
 CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEGER NOT NULL);

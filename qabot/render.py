@@ -19,6 +19,7 @@ from .schema import Answer, Citation
 
 if TYPE_CHECKING:
     from .evaluate import EvalReport
+    from .progress import ProgressFn
     from .service import IndexStats
 
 NOT_IN_CORPUS = "The articles do not say."
@@ -261,3 +262,24 @@ def clean_input(text: str) -> tuple[str, bool]:
         return text, False
     text = _NOT_ESCAPED_BYTE.sub("\ufffd", text)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), True
+
+
+def tqdm_progress() -> ProgressFn:
+    """A progress callback drawing a tqdm bar on stderr (hidden when stderr is not a terminal)."""
+    import sys
+
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            unit = "file" if stage == "parsing" else "text"
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr,
+                                     disable=None, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress

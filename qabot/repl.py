@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .chat import Conversation
+from .conversation import Conversation
 from .errors import QabotError
 from .render import (
     RELATED_HEAD,
@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from rich.padding import Padding
     from rich.text import Text
 
-    from .index import BuildReport, ProgressFn
+    from .index import BuildReport
+    from .progress import ProgressFn
     from .schema import Answer, Citation
     from .service import QabotService
 
@@ -403,7 +404,7 @@ class Repl:
     def _index(self, wait: bool = True) -> BuildReport:
         """An incremental build with a progress bar (tqdm on stderr when piped, else rich)."""
         if self.plain:
-            from .cli import tqdm_progress
+            from .render import tqdm_progress
 
             bar: AbstractContextManager[ProgressFn] = nullcontext(tqdm_progress())
         else:

@@ -27,33 +27,9 @@ import numpy as np
 from .embedding import Embedder
 from .index import Generation
 from .schema import Hit
+from .text import STOPWORDS, WORD, content_terms
 
 log = logging.getLogger(__name__)
-
-# Function words that carry no topic; dropping them keeps BM25 from matching on "the" and "was".
-STOPWORDS = frozenset("""
-a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further had
-has have having he her here hers herself him himself his how i if in into is it its itself just
-me more most my myself no nor not now of off on once only or other our ours ourselves out over
-own same she should so some such than that the their theirs them themselves then there these they
-this those through to too under until up very was we were what when where which while who whom
-whose why will with would you your yours yourself yourselves many much did does also say said
-tell told according called known
-""".split())
-
-# A word as qabot compares them (lexical query terms here, question and sentence words in answer.py).
-WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def content_terms(text: str) -> list[str]:
-    """Lower-cased word tokens of ``text`` without stopwords, in order, de-duplicated."""
-    seen: dict[str, None] = {}
-    for token in WORD.findall(text.lower()):
-        if token not in STOPWORDS and token not in seen:
-            seen[token] = None
-    return list(seen)
-
 
 def fts_query(text: str) -> str:
     """An FTS5 MATCH expression OR-ing the question's content terms (each quoted, so safe)."""

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .answer import AnswerConfig, Answerer
-from .chat import Conversation
+from .conversation import Conversation
 from .config import Settings
 from .embedding import Embedder, load_embedder
 from .errors import IndexCorruptError
-from .index import BuildReport, Generation, IndexStore, ProgressFn, build_index
+from .progress import ProgressFn
+from .index import BuildReport, Generation, IndexStore, build_index
 from .retriever import HybridRetriever, RetrievalConfig, as_langchain_retriever
 from .schema import Answer, Hit
 

@@ -45,7 +45,7 @@ from telegram.ext import (
     filters,
 )
 
-from .chat import Conversations
+from .conversation import Conversations
 from .errors import ConfigError, IndexLockedError, QabotError
 from .render import RELATED_HEAD, format_report, plural, printable, quote, read_as_text
 from .schema import Answer, Citation

@@ -23,10 +23,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from .text import LETTER_WORD
+
 log = logging.getLogger(__name__)
 
-#: A run of letters: the words the index vocabulary and the checks are made of.
-LETTER_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 #: Below this share of known words a question is checked for another language.
 KNOWN_SHARE_FOR_ENGLISH = 0.5
 _LANGUAGE_CONFIDENCE = 0.9

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot.answer import Kind, extract_span, fold, question_kind, word_stems
+from qabot.answer import Kind, extract_span, question_kind, word_stems
+from qabot.text import fold
 from qabot.config import load_settings
 from qabot.embedding import Embedder, FakeEmbedder
 from qabot.render import NOT_IN_CORPUS, format_answer

@@ -201,7 +201,7 @@ def test_large_files_are_checked_by_sample(tmp_path: Path,
 
 
 def test_scaled_progress_reports_exactly_the_texts_asked_for() -> None:
-    from qabot.embedding import ScaledProgress
+    from qabot.progress import ScaledProgress
 
     steps: list[int] = []
     scaled = ScaledProgress(steps.append, asked=10, encoded=3)

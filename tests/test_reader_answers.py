@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qabot.chat import Conversation
+from qabot.conversation import Conversation
 from qabot.config import load_settings
 from qabot.embedding import Embedder
 from qabot.reader.model import SHIPPED_READER_DIR

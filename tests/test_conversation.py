@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qabot.chat import Conversation, Conversations, is_follow_up
+from qabot.conversation import Conversation, Conversations, is_follow_up
 from qabot.schema import Answer
 from qabot.service import QabotService
 
