@@ -35,6 +35,9 @@ class Embedder(Protocol):
     model_id: str
     dimension: int
     max_tokens: int
+    #: True when ``embed_with_spans`` pools sentence vectors from their passage's token vectors
+    #: (one pass); False when it encodes sentences separately. Part of the index's chunking.
+    pools_sentences: bool
 
     def embed_documents(self, texts: Sequence[str],
                         progress: ProgressCallback | None = None) -> np.ndarray:
@@ -43,6 +46,12 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one question (a 1-D vector)."""
+        ...
+
+    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                         progress: ProgressCallback | None = None
+                         ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector plus one vector per character span of it (its sentences)."""
         ...
 
     def count_tokens(self, text: str) -> int:
@@ -109,6 +118,8 @@ class SentenceTransformerEmbedder:
 
     The model loads on first use, so commands that never embed never import torch.
     """
+
+    pools_sentences = True
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
         self.model_dir = resolve_model_dir(model)
@@ -348,6 +359,8 @@ class OnnxEmbedder:
     another process holds the cores); batches use every core. Sessions load on first use.
     """
 
+    pools_sentences = True
+
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32,
                  export: bool = True) -> None:
         self.model_dir = resolve_model_dir(model)
@@ -491,12 +504,17 @@ class FakeEmbedder:
     """
 
     def __init__(self, dimension: int = 64, max_tokens: int = 256,
-                 model_id: str = "fake-hashing-embedder") -> None:
+                 model_id: str = "fake-hashing-embedder", pools_sentences: bool = False) -> None:
         self.dimension = dimension
         self.max_tokens = max_tokens
         self.model_id = model_id
+        #: Declared like the real encoders' (which pool); the fake's span vectors are the same
+        #: either way, but the index records the choice, so changing it must re-embed.
+        self.pools_sentences = pools_sentences
         self.calls = 0
         self.texts_embedded = 0
+        #: The passages given to ``embed_with_spans``, so tests can see each was encoded once.
+        self.span_texts: list[str] = []
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dimension, dtype=np.float32)
@@ -528,6 +546,14 @@ class FakeEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """Same hashing as documents."""
         return _normalize(self._vector(text)[None, :])[0]
+
+    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                         progress: ProgressCallback | None = None
+                         ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector plus its spans' vectors, hashed like any other text."""
+        self.span_texts.extend(texts)
+        span_vectors = [self.embed_documents([t[a:b] for a, b in sp]) for t, sp in zip(texts, spans)]
+        return self.embed_documents(texts, progress=progress), span_vectors
 
 
 Encoder = Literal["auto", "onnx", "torch"]

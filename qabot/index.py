@@ -574,11 +574,10 @@ def _file_table(seeds: Iterable[corpus.SeedFile]) -> dict[str, str]:
 
 def _chunking(embedder: Embedder) -> dict[str, Any]:
     """How passages and sentence vectors are made; vectors are reused only when this matches."""
-    pooled = callable(getattr(embedder, "embed_with_spans", None))
     # "reader": how files become paragraphs; a change (e.g. boilerplate dropped) re-reads them.
     return {"max_tokens": embedder.max_tokens, "splitter": "pysbd-v1",
             "reader": corpus.READER_VERSION,
-            "sentence_vectors": "pooled-from-passage" if pooled else "encoded-separately"}
+            "sentence_vectors": "pooled-from-passage" if embedder.pools_sentences else "encoded-separately"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -850,12 +849,11 @@ class _VectorPlan:
 
 
 def _embed_new(embedder: Embedder, plan: _VectorPlan, advance: Callable[[int], None]) -> np.ndarray:
-    """Vectors for ``plan.new_texts``. An embedder with ``embed_with_spans`` encodes only the
+    """Vectors for ``plan.new_texts``. An embedder that ``pools_sentences`` encodes only the
     passages and pools each sentence from its passage's token vectors in the same pass ("late
     chunking"), instead of encoding every sentence of a multi-sentence passage a second time."""
     texts = plan.new_texts
-    late = getattr(embedder, "embed_with_spans", None)
-    if not texts or late is None:
+    if not texts or not embedder.pools_sentences:
         return embedder.embed_documents(texts, progress=advance) if texts \
             else np.zeros((0, embedder.dimension), dtype=np.float32)
     # _plan_vectors puts a multi-sentence passage's sentence texts right after the passage.
@@ -863,7 +861,7 @@ def _embed_new(embedder: Embedder, plan: _VectorPlan, advance: Callable[[int], N
                 in zip(plan.passage_source, plan.sentence_spans) if kind == "new"}
     positions = sorted(spans_of)
     scaled = ScaledProgress(advance, asked=len(texts), encoded=len(positions))  # sentences too
-    passage_vectors, sentence_vectors = late(
+    passage_vectors, sentence_vectors = embedder.embed_with_spans(
         [texts[p] for p in positions],
         [spans_of[p] if len(spans_of[p]) > 1 else [] for p in positions], progress=scaled)
     scaled.finish()

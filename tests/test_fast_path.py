@@ -169,25 +169,10 @@ def test_manifest_records_the_index_type_and_open_applies_its_parameters(
     generation.close()
 
 
-class _SpanFake(FakeEmbedder):
-    """The fake embedder plus ``embed_with_spans``, recording what it was asked to encode."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.span_texts: list[str] = []
-
-    def embed_with_spans(self, texts, spans, progress=None):  # type: ignore[no-untyped-def]
-        self.span_texts.extend(texts)
-        sentences = [self.embed_documents([t[s:e] for s, e in sp]) if sp
-                     else np.zeros((0, self.dimension), dtype=np.float32)
-                     for t, sp in zip(texts, spans)]
-        return self.embed_documents(texts, progress=progress), sentences
-
-
 def test_build_encodes_each_passage_once_and_pools_its_sentences(
         make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
-    embedder = _SpanFake()
+    embedder = FakeEmbedder(pools_sentences=True)
     report = build_index(settings.seeds_dir, settings.index_dir, embedder)
     generation = IndexStore(settings.index_dir).open_current()
     try:

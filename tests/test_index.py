@@ -169,19 +169,11 @@ def test_reader_switches_to_a_newer_generation(fake_service: QabotService,
     assert reader.search("Umbria Vale flooded homes", k=1)[0].passage.source == "floods.txt"
 
 
-class _PoolingFake(FakeEmbedder):
-    """The fake, but offering pooled sentence vectors like the real encoders do."""
-
-    def embed_with_spans(self, texts, spans, progress=None):  # type: ignore[no-untyped-def]
-        passages = self.embed_documents(texts, progress=progress)
-        return passages, [self.embed_documents([t[a:b] for a, b in s]) for t, s in zip(texts, spans)]
-
-
 def test_vectors_made_another_way_are_not_reused(make_settings: Callable[..., Settings],
                                                  fake_service: QabotService,
                                                  seeds_dir: Path) -> None:
     first = fake_service.index()
-    pooling = QabotService(make_settings(), embedder=_PoolingFake())
+    pooling = QabotService(make_settings(), embedder=FakeEmbedder(pools_sentences=True))
     report = pooling.index()
     assert not report.no_change and report.passages_embedded == first.passages
 
