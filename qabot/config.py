@@ -30,6 +30,21 @@ def project_root() -> Path:
     return here if (here / "pyproject.toml").is_file() else Path.cwd()
 
 
+def _user_dir(kind: Literal["cache", "data"]) -> Path:
+    """The per-user cache or data folder for qabot (e.g. ~/.cache/qabot, ~/.local/share/qabot)."""
+    from platformdirs import user_cache_dir, user_data_dir
+
+    return Path(user_cache_dir("qabot") if kind == "cache" else user_data_dir("qabot",
+                                                                              appauthor=False))
+
+
+def prepare_environment() -> None:
+    """Keep Hugging Face libraries offline and quiet (no downloads, no progress bars of their
+    own); called once before any model is loaded. Values the user set are kept."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(name, "1")
+
+
 _toml_path: ContextVar[Path | None] = ContextVar("qabot_toml_path", default=None)
 
 
@@ -84,6 +99,11 @@ class Settings(BaseSettings):
                            "index's own vocabulary before searching.")
     followup_ttl_s: float = Field(600.0, ge=0, description="Seconds a chat remembers its topic "
                                                            "for follow-up questions.")
+    cache_dir: Path = Field(default_factory=lambda: _user_dir("cache"), description=(
+        "Where derived files are cached (the exported ONNX encoder, reader training "
+        "checkpoints); default: the user cache directory."))
+    history_file: Path = Field(default_factory=lambda: _user_dir("data") / "history",
+                               description="The REPL's line history, kept across sessions.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "WARNING", description="Logging level of the core modules: DEBUG, INFO, WARNING, ERROR "
         "or CRITICAL (any case).")
@@ -111,7 +131,7 @@ class Settings(BaseSettings):
     def _upper_case_level(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("seeds_dir", "index_dir", mode="after")
+    @field_validator("seeds_dir", "index_dir", "cache_dir", "history_file", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
