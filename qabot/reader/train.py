@@ -108,7 +108,9 @@ def _tensors(items: Sequence[tuple[Window, int, int]], pad_id: int) -> dict[str,
 
 def load_qa_model(model_dir: Path, attention: str = "sdpa") -> Any:
     """The encoder's weights under a freshly initialised start/end head (transformers)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ..config import prepare_environment
+
+    prepare_environment()
     from transformers import AutoModelForQuestionAnswering
     from transformers.utils import logging as hf_logging
 
