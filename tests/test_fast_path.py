@@ -24,6 +24,7 @@ from qabot.embedding import (
     FakeEmbedder,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
+    default_cache_dir,
     load_embedder,
     onnx_model_path,
 )
@@ -104,13 +105,15 @@ def test_ask_help_and_unchanged_index_never_import_torch(real_seed_index: Path,
     assert _run_checking_imports("ask", "How many people were arrested?", *folders) == []
 
 
-def test_onnx_cache_location_follows_the_environment(monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
-    embedder = load_embedder(encoder="onnx")
-    assert isinstance(embedder, OnnxEmbedder)
+def test_onnx_cache_location_follows_the_environment(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        make_settings: Callable[..., Settings]) -> None:
+    assert load_embedder(encoder="onnx").cache_dir == default_cache_dir()
     monkeypatch.setenv("QABOT_CACHE_DIR", str(tmp_path))
-    path = onnx_model_path(embedder.model_dir)
-    assert path.parent.parent == tmp_path / "onnx" and path.name == "model.onnx"
+    embedder = load_embedder(encoder="onnx", cache_dir=make_settings().cache_dir)
+    assert isinstance(embedder, OnnxEmbedder)
+    path = onnx_model_path(embedder.model_dir, embedder.cache_dir)
+    assert path.parent.parent == tmp_path.resolve() / "onnx" and path.name == "model.onnx"
     assert isinstance(load_embedder(encoder="torch"), SentenceTransformerEmbedder)
 
 
