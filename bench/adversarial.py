@@ -143,7 +143,7 @@ def _bad_name(c: Case) -> Outcome:
 def _long_line(c: Case) -> Outcome:
     words = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
     (c.seeds / "long.txt").write_text(" ".join(words[i % 8] for i in range(850_000)), "utf-8")
-    run = c.qabot("index", env={"QABOT_MODEL": "fake"}, timeout=LONG_INPUT_LIMIT_S)
+    run = c.qabot("index", env={"QABOT_ENCODER": "fake"}, timeout=LONG_INPUT_LIMIT_S)
     ok = run.code == 0 and run.clean
     return ok, f"exit {run.code} in {run.seconds:.1f} s (fake embedder)"
 
@@ -153,7 +153,7 @@ def _nested(c: Case) -> Outcome:
     html = ("<html><body><p>The harbour reopened.</p>" + "<span>" * 100_000 + "deep text"
             + "</span>" * 100_000 + "</body></html>")
     (c.seeds / "nested.html").write_text(html, "utf-8")
-    run = c.qabot("index", env={"QABOT_MODEL": "fake"}, timeout=LONG_INPUT_LIMIT_S)
+    run = c.qabot("index", env={"QABOT_ENCODER": "fake"}, timeout=LONG_INPUT_LIMIT_S)
     ok = run.code == 0 and run.clean
     return ok, f"exit {run.code} in {run.seconds:.1f} s (fake embedder)"
 

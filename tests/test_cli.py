@@ -124,7 +124,7 @@ def test_index_built_with_another_model_is_refused(messy: tuple[Path, str],
     base, _ = messy
     shutil.copytree(base / "indexes", tmp_path / "indexes")
     result = run_qabot("ask", "how many were arrested?", "--seeds", str(base / "seeds"),
-                       "--index", str(tmp_path / "indexes"), env={"QABOT_MODEL": "fake"})
+                       "--index", str(tmp_path / "indexes"), env={"QABOT_ENCODER": "fake"})
     assert result.returncode != 0
     assert "built with model" in result.stderr and "--rebuild" in result.stderr
     assert "Traceback" not in result.stderr

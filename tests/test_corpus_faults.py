@@ -175,7 +175,7 @@ def test_cli_index_survives_bad_names_surrogates_and_outside_links(tmp_path: Pat
     (seeds / "passwd.txt").symlink_to(outside / "secret.txt")
     index = tmp_path / "indexes"
     result = run_qabot("index", "--seeds", str(seeds), "--index", str(index),
-                       env={"QABOT_MODEL": "fake"}, timeout=120)
+                       env={"QABOT_ENCODER": "fake"}, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Traceback" not in output
@@ -194,7 +194,7 @@ def test_cli_index_follows_outside_links_when_the_setting_says_so(tmp_path: Path
     write(seeds, "good.txt", GOOD)
     (seeds / "passwd.txt").symlink_to(outside / "secret.txt")
     result = run_qabot("index", "--seeds", str(seeds), "--index", str(tmp_path / "indexes"),
-                       env={"QABOT_MODEL": "fake", "QABOT_FOLLOW_EXTERNAL_LINKS": "true"},
+                       env={"QABOT_ENCODER": "fake", "QABOT_FOLLOW_EXTERNAL_LINKS": "true"},
                        timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Indexed 2 articles" in result.stdout and "skipped 0" in result.stdout

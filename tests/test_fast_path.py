@@ -28,6 +28,7 @@ from qabot.embedding import (
     load_embedder,
     onnx_model_path,
 )
+from qabot.errors import EmbeddingError
 from qabot.index import IndexStore, build_index, make_faiss_index
 
 from .conftest import ROOT, SEED
@@ -115,6 +116,12 @@ def test_onnx_cache_location_follows_the_environment(
     path = onnx_model_path(embedder.model_dir, embedder.cache_dir)
     assert path.parent.parent == tmp_path.resolve() / "onnx" and path.name == "model.onnx"
     assert isinstance(load_embedder(encoder="torch"), SentenceTransformerEmbedder)
+
+
+def test_fake_is_an_encoder_choice_not_a_model_name() -> None:
+    assert isinstance(load_embedder(encoder="fake"), FakeEmbedder)
+    with pytest.raises(EmbeddingError, match="not a local sentence-transformers directory"):
+        load_embedder("fake")
 
 
 def _clustered(n: int, dimension: int = 32, seed: int = 0) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Faults around the index (issue 12): seeds changing mid-build, damaged generations and
 ``CURRENT``, unwritable or full index folders, and parse progress. User-facing behaviour goes
-through the real CLI as a process (with the fake embedder: ``QABOT_MODEL=fake``); simulated write
+through the real CLI as a process (with the fake embedder: ``QABOT_ENCODER=fake``); simulated write
 faults run in-process through the CLI's click runner or the service."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ FLOODS = """Floods hit the river town of Umbria Vale.
 Heavy rain on Tuesday flooded 240 homes in Umbria Vale, officials said.
 The mayor, Carla Benedetti, asked residents to stay indoors.
 """
-FAKE_ENV = {"QABOT_MODEL": "fake", "QABOT_READER": "off"}
+FAKE_ENV = {"QABOT_ENCODER": "fake", "QABOT_READER": "off"}
 ARRESTED = "how many were arrested?"
 
 

@@ -194,7 +194,7 @@ def test_missing_index_is_built_at_start_up(tmp_path: Path) -> None:
     index = tmp_path / "indexes"
     # The fake embedder keeps this about the start-up path, not the model.
     child = _spawn(["--seeds", str(seeds), "--index", str(index)],
-                   _env(tmp_path / "history", QABOT_MODEL="fake"))
+                   _env(tmp_path / "history", QABOT_ENCODER="fake"))
     child.expect_exact("No index yet")
     child.expect_exact(PROMPT)
     screen = _clean(child.before)

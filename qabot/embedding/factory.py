@@ -27,7 +27,7 @@ def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, encoder: Enc
     transformer (the default model is), else torch; "fake" is ``FakeEmbedder`` (hashed
     bag-of-words vectors for tests, no model; ``model`` is ignored).
     """
-    if encoder == "fake" or model == "fake":
+    if encoder == "fake":
         return FakeEmbedder()
     if encoder == "torch":
         return SentenceTransformerEmbedder(model, batch_size=batch_size)
