@@ -27,8 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorpusError
-from .schema import Article, Paragraph, Passage
+from ..errors import CorpusError
+from ..schema import Article, Paragraph, Passage
 
 if TYPE_CHECKING:
     import pysbd
