@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 
 
 def is_seed_path(path: str) -> bool:
-    """Whether ``path`` names a file the corpus reader would index (same suffixes, any case)."""
+    """Whether ``path`` names a file the corpus reader would index: a suffix of the corpus's
+    format table (:data:`qabot.corpus.SUFFIXES`), in any case."""
     return Path(path).suffix.lower() in SUFFIXES
 
 

@@ -14,6 +14,7 @@ from qabot.corpus import (
     SeedFile,
     SkippedFile,
     discover,
+    parse_bytes,
     read_corpus,
     read_file,
     sentences,
@@ -499,3 +500,13 @@ def test_sentences_on_very_long_text() -> None:
     text = " ".join(parts)
     assert len(text) > 20_000
     assert _sents(text) == parts
+
+
+def test_parse_bytes_picks_the_parser_by_suffix_and_reads_unknown_ones_as_text() -> None:
+    page = b"<html><body><h1>Floods</h1><p>The river rose two metres.</p></body></html>"
+    [article], skipped = parse_bytes("page.HTML", page)
+    assert skipped == [] and article.title == "Floods"
+    assert texts(article) == ["The river rose two metres."]
+    [other], skipped = parse_bytes("notes.rst", b"Floods\nThe river rose two metres.\n")
+    assert skipped == [] and other.title == "Floods"
+    assert texts(other) == ["The river rose two metres."]

@@ -399,5 +399,6 @@ def test_news_about_journalists_is_kept(tmp_path: Path) -> None:
 def test_watcher_uses_the_corpus_suffixes() -> None:
     assert not hasattr(watch, "SEED_SUFFIXES")
     assert watch.SUFFIXES is corpus.SUFFIXES
+    assert corpus.SUFFIXES == frozenset(corpus.PARSERS)  # the one suffix → parser table
     assert watch.is_seed_path("/seeds/sub/NEWS.HTML")  # the reader indexes any case
     assert not watch.is_seed_path("/seeds/notes.pdf")
