@@ -31,7 +31,7 @@ import pytest
 from qabot.config import Settings
 from qabot.render import RELATED_HEAD
 from qabot.schema import Answer, Citation
-from qabot.telegram_bot import (
+from qabot.telegram import (
     RateLimiter,
     RedactSecret,
     answer_html,
@@ -402,7 +402,7 @@ def test_log_redaction_hides_the_token_in_messages_and_tracebacks() -> None:
 def test_protect_logs_redacts_every_logger_that_reaches_stderr() -> None:
     script = (
         "import logging, sys\n"
-        "from qabot.telegram_bot import protect_logs\n"
+        "from qabot.telegram import protect_logs\n"
         "token = sys.argv[1]\n"
         "protect_logs(token, 'WARNING')\n"
         "logging.getLogger('telegram.ext.Updater').warning('GET /bot%s/getUpdates', token)\n"
@@ -477,7 +477,7 @@ def test_error_handler_logs_and_tells_the_user_without_internals(
         api.wait_messages(40, 1, 20)
 
     try:
-        with caplog.at_level(logging.ERROR, logger="qabot.telegram_bot"):
+        with caplog.at_level(logging.ERROR, logger="qabot.telegram"):
             _run_app(settings, _BrokenService(), api, one_question)
     finally:
         api.stop()

@@ -45,14 +45,14 @@ from telegram.ext import (
     filters,
 )
 
-from .conversation import Conversations
-from .errors import ConfigError, IndexLockedError, QabotError
-from .render import RELATED_HEAD, format_report, plural, printable, quote, read_as_text
-from .schema import Answer, Citation
+from ..conversation import Conversations
+from ..errors import ConfigError, IndexLockedError, QabotError
+from ..render import RELATED_HEAD, format_report, plural, printable, quote, read_as_text
+from ..schema import Answer, Citation
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .service import QabotService
+    from ..config import Settings
+    from ..service import QabotService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
