@@ -31,7 +31,7 @@ import pytest
 from qabot.config import Settings
 from qabot.render import RELATED_HEAD
 from qabot.schema import Answer, Citation
-from qabot.telegram_bot import (
+from qabot.telegram import (
     RateLimiter,
     RedactSecret,
     answer_html,
@@ -39,6 +39,7 @@ from qabot.telegram_bot import (
     sources_html,
     visible_length,
 )
+from qabot.telegram.chat_state import forget_quiet_chats
 
 from .conftest import QABOT, ROOT
 from .fake_bot_api import BOT_USERNAME, FakeBotApi, parse_html
@@ -177,6 +178,13 @@ def test_sources_button_and_command_show_full_passages(bot: RunningBot) -> None:
     assert bot.api.find("answerCallbackQuery")
     by_command = bot.ask(4, 4, "/sources")
     assert full in by_command[0].plain
+    # a button whose answer the bot no longer keeps (too old, or from before a restart)
+    before = len(bot.api.messages(4))
+    bot.api.press_button(4, message, "0" * 64)
+    alert = bot.wait(lambda: [c for c in bot.api.find("answerCallbackQuery")
+                              if "expired" in str(c.params.get("text"))], what="the alert")
+    assert "please ask again" in alert[0].params["text"] and alert[0].params["show_alert"]
+    assert len(bot.api.messages(4)) == before  # nothing else was sent
 
 
 def test_markup_in_a_question_is_escaped(bot: RunningBot) -> None:
@@ -374,6 +382,18 @@ def test_sources_after_a_refusal_say_the_passages_do_not_answer() -> None:
     assert RELATED_HEAD not in answered
 
 
+def test_quiet_chats_are_forgotten_beyond_the_limit(make_settings: Callable[..., Settings]) -> None:
+    app = build_application(make_settings(telegram_bot_token=TOKEN), _SlowService())
+    for chat in range(10):
+        app.chat_data[chat].conversation(600).remember("q", "q", _answer("x", "x", "y"))
+    app.chat_data[0].last_active = time.monotonic() + 1  # chat 0 spoke last
+    forget_quiet_chats(app, max_chats=10)
+    assert len(app.chat_data) == 10  # within the limit: nothing is dropped
+    forget_quiet_chats(app, max_chats=8)
+    assert len(app.chat_data) == 6 and 0 in app.chat_data  # the quietest go, to 3/4 of the room
+    assert app.chat_data[0].last_answer is not None
+
+
 def test_rate_limiter_is_a_sliding_window_per_user() -> None:
     now = [0.0]
     limiter = RateLimiter(2, window=60, clock=lambda: now[0])
@@ -402,7 +422,7 @@ def test_log_redaction_hides_the_token_in_messages_and_tracebacks() -> None:
 def test_protect_logs_redacts_every_logger_that_reaches_stderr() -> None:
     script = (
         "import logging, sys\n"
-        "from qabot.telegram_bot import protect_logs\n"
+        "from qabot.telegram import protect_logs\n"
         "token = sys.argv[1]\n"
         "protect_logs(token, 'WARNING')\n"
         "logging.getLogger('telegram.ext.Updater').warning('GET /bot%s/getUpdates', token)\n"
@@ -477,7 +497,7 @@ def test_error_handler_logs_and_tells_the_user_without_internals(
         api.wait_messages(40, 1, 20)
 
     try:
-        with caplog.at_level(logging.ERROR, logger="qabot.telegram_bot"):
+        with caplog.at_level(logging.ERROR, logger="qabot.telegram"):
             _run_app(settings, _BrokenService(), api, one_question)
     finally:
         api.stop()
