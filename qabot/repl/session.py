@@ -1,9 +1,5 @@
-"""The interactive terminal front end behind ``qabot repl``.
-
-On a terminal: a prompt_toolkit line editor with history kept across sessions, answers rendered
-with rich (the answer span highlighted, numbered citations), ``:commands``, and follow-up questions
-through the same ``chat.Conversation`` memory as the Telegram bot. With piped standard input it
-reads one question per line and prints plain answers (``render.format_answer``), nothing else.
+"""One REPL session over a ``QabotService``: the ``:commands``, questions with follow-up memory
+(``conversation.Conversation``, as in the Telegram bot), and the state they change.
 
 The embedding model loads in a background thread while the prompt is already shown; the first
 question waits for that thread, so an early answer is never a worse one.
@@ -11,53 +7,25 @@ question waits for that thread, so an early answer is never a worse one.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from .conversation import Conversation
-from .errors import QabotError
-from .render import (
-    RELATED_HEAD,
-    citation_label,
-    clean_input,
-    format_answer,
-    format_report,
-    format_sources,
-    format_stats,
-    one_line,
-    plural,
-    printable,
-    quote,
-    read_as_text,
-    refusal_text,
-    source_heading,
-    sources_citations,
-)
+from ..conversation import Conversation
+from ..errors import QabotError
+from ..render import clean_input, format_report, format_stats, printable, sources_citations
+from . import view
 
 if TYPE_CHECKING:
-    from prompt_toolkit import PromptSession
     from rich.console import Console
-    from rich.padding import Padding
-    from rich.text import Text
 
-    from .index import BuildReport
-    from .progress import ProgressFn
-    from .schema import Answer, Citation
-    from .service import QabotService
+    from ..index import BuildReport
+    from ..progress import ProgressFn
+    from ..schema import Answer, Citation
+    from ..service import QabotService
 
-PROMPT = "qabot> "
-SPAN_STYLE = "bold black on yellow"
-SENTENCE_STYLE = "bold"
 MAX_K = 20
-EXCERPT_CHARS = 320
-TITLE_CHARS = 80  # a long headline would push the file and paragraph off the line
-
 COMMANDS: dict[str, str] = {
     ":help": "show this list",
     ":sources": "the last answer's passages in full, with scores, and further ones",
@@ -66,15 +34,6 @@ COMMANDS: dict[str, str] = {
     ":stats": "articles, passages, model and index generation",
     ":quit": "leave (Ctrl-D works too)",
 }
-KEYS_HELP = ("Keys: Enter asks, Ctrl-C abandons the line, Ctrl-D leaves, Up/Down and Ctrl-R "
-             "search the history.")
-
-
-def default_history_file() -> Path:
-    """``history`` under the user's data directory (e.g. ~/.local/share/qabot/history)."""
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("qabot", appauthor=False)) / "history"
 
 
 class _Warmup:
@@ -113,7 +72,7 @@ class _State:
 
 
 class Repl:
-    """One REPL session over a service: commands, questions, rendering."""
+    """One REPL session over a service: commands and questions, shown through ``view``."""
 
     def __init__(self, service: QabotService, console: Console, k: int | None = None,
                  plain: bool = False) -> None:
@@ -137,14 +96,9 @@ class Repl:
 
     def banner(self) -> None:
         """How much is loaded, and where to find help."""
-        from rich.text import Text
-
         stats = self.service.stats()
         self._generation_name = stats.generation
-        line = Text.assemble(("qabot", "bold"), f" — {plural(stats.articles, 'article')}, "
-                             f"{plural(stats.passages, 'passage')} loaded ({stats.generation}). ")
-        line.append("Ask a question, or :help for commands. Ctrl-D leaves.", style="dim")
-        self.console.print(line)
+        view.print_banner(self.console, stats)
 
     def warming(self) -> bool:
         """True while the background model load is still running."""
@@ -210,21 +164,10 @@ class Repl:
 
     def help(self) -> None:
         """List the commands and keys."""
-        from rich.table import Table
-
-        if self.plain:
-            self.console.print("\n".join(f"{c:<10} {h}" for c, h in COMMANDS.items()))
-            return
-        table = Table.grid(padding=(0, 2))
-        for name, text in COMMANDS.items():
-            table.add_row(f"[bold cyan]{name}[/]", text)
-        self.console.print("Type a question and press Enter. Commands:")
-        self.console.print(table)
-        self.console.print(KEYS_HELP, style="dim", highlight=False)
+        view.print_help(self.console, COMMANDS, self.plain)
 
     def sources(self) -> None:
-        """The last answer's passages in full, with title, paragraph and score, then the next
-        best passages on the same question that the answer did not show."""
+        """The last answer's passages in full, then the next best passages on its question."""
         answer = self.state.last
         if answer is None:
             self.note("No answer yet: ask a question first.")
@@ -234,39 +177,12 @@ class Repl:
             self.note("The last answer has no passages.")
             return
         more = self._further_passages(answer, citations)
-        if self.plain:
-            self.console.print(format_sources(answer, more), markup=False, highlight=False)
-            return
-        from rich.text import Text
-
-        if answer.abstained:
-            self.console.print(Text(RELATED_HEAD, style="dim"))
-        titled: set[str] = set()
-        for number, citation in enumerate(citations, start=1):
-            head = self._citation_head(number, citation, title=False)
-            head.append(f"  score {citation.score:.2f}", style="dim")
-            if number == 1 and not answer.abstained:
-                head.append(" (holds the answer)", style="dim")
-            self.console.print(head)
-            where = source_heading(citation, with_title=citation.source not in titled)
-            titled.add(citation.source)
-            if where:
-                self.console.print(Text(f"    {where}", style="italic"))
-            self.console.print(self._passage(citation.text, answer, limit=None))
-        if more:
-            self.console.print(Text("Further passages on the question (not shown above):",
-                                    style="dim"))
-            for citation in more:
-                head = Text("  · ")
-                head.append(citation_label(citation), style="cyan")
-                head.append(f"  score {citation.score:.2f}", style="dim")
-                self.console.print(head)
-                self.console.print(self._passage(citation.text, answer, limit=EXCERPT_CHARS))
+        view.print_sources(self.console, answer, more, self.plain)
 
     def _further_passages(self, answer: Answer, shown: tuple[Citation, ...],
                           extra: int = 2) -> list[Citation]:
         """Up to ``extra`` passages on ``answer``'s question beyond those already ``shown``."""
-        from .answer import citation_from_hit
+        from ..answer import citation_from_hit
 
         last = self.conversation.last
         query = (last.search_text if last is not None and last.answer is answer
@@ -312,85 +228,23 @@ class Repl:
         self.console.print(format_stats(stats, settings.seeds_dir, settings.index_dir),
                            highlight=False, markup=False)
 
-    # -- rendering --------------------------------------------------------------------------
+    # -- output -----------------------------------------------------------------------------
 
     def show_answer(self, answer: Answer) -> None:
         """The answer with its span highlighted, then numbered citations."""
-        if self.plain:
-            self.console.print(format_answer(answer), markup=False, highlight=False)
-            self.console.print()
-            return
-        from rich.text import Text
-
-        if answer.read_as:
-            self.console.print(Text(read_as_text(answer), style="dim"))
-        if answer.abstained:
-            self.console.print(Text(printable(refusal_text(answer)), style="bold red"))
-            if answer.related:
-                self.console.print(Text(RELATED_HEAD, style="dim"))
-                self._print_citations(answer.related, answer)
-            self.console.print()
-            return
-        text = Text(one_line(answer.text or ""), style=SENTENCE_STYLE)
-        span = one_line(answer.span) if answer.span else None
-        _highlight(text, span)
-        self.console.print(text)
-        if span:
-            self.console.print(Text.assemble("Short answer: ", (span, SPAN_STYLE)))
-        self._print_citations(answer.citations, answer)
-        self.console.print()
-
-    def _print_citations(self, citations: Iterable[Citation], answer: Answer) -> None:
-        """Numbered citations; an article's title is shown once, with its first passage."""
-        titled: set[str] = set()
-        for number, citation in enumerate(citations, start=1):
-            first = citation.source not in titled
-            titled.add(citation.source)
-            self.console.print(self._citation_head(number, citation, title=first))
-            self.console.print(self._passage(citation.text, answer, limit=EXCERPT_CHARS))
-
-    @staticmethod
-    def _citation_head(number: int, citation: Citation, title: bool = True) -> Text:
-        from rich.text import Text
-
-        head = Text.assemble((f"[{number}] ", "bold cyan"))
-        if title and citation.title:
-            head.append(printable(quote(citation.title, TITLE_CHARS)), style="italic")
-            head.append(" — ")
-        head.append(citation_label(citation), style="cyan")
-        return head
-
-    @staticmethod
-    def _passage(passage: str, answer: Answer, limit: int | None) -> Padding:
-        """The passage, indented under its heading, with the answer sentence and span marked."""
-        from rich.padding import Padding
-        from rich.text import Text
-
-        text = Text(_excerpt(one_line(passage), answer, limit))
-        if answer.text:
-            text.highlight_words([one_line(answer.text)], SENTENCE_STYLE)
-        _highlight(text, one_line(answer.span) if answer.span else None)
-        return Padding(text, (0, 0, 0, 4), expand=False)
-
-    # -- helpers ----------------------------------------------------------------------------
+        view.print_answer(self.console, answer, self.plain)
 
     def note(self, message: str) -> None:
         """A one-line message (plain and unstyled in piped mode, where it goes to stderr)."""
-        if self.plain:
-            print(message, file=sys.stderr, flush=True)
-        else:
-            self.console.print(message, style="dim", highlight=False, markup=False)
+        view.print_note(self.console, message, self.plain)
 
     def error(self, exc: QabotError) -> None:
         """A domain error as one clear message; the REPL keeps going."""
-        message = f"error: {exc}"  # QabotError's str: the message, then the hint in brackets
-        if self.plain:
-            print(message, file=sys.stderr, flush=True)
-        else:
-            self.console.print(message, style="bold red", highlight=False, markup=False)
+        # QabotError's str: the message, then the hint in brackets
+        view.print_note(self.console, f"error: {exc}", self.plain, style="bold red")
 
     def _note_new_generation(self) -> None:
-        name = self.service.store.current_name()
+        name = self.service.live_generation_name()
         if self._generation_name is not None and name is not None and name != self._generation_name:
             self.note(f"(now answering from the new index {name})")
         self._generation_name = name or self._generation_name
@@ -404,133 +258,10 @@ class Repl:
     def _index(self, wait: bool = True) -> BuildReport:
         """An incremental build with a progress bar (tqdm on stderr when piped, else rich)."""
         if self.plain:
-            from .render import tqdm_progress
+            from ..render import tqdm_progress
 
             bar: AbstractContextManager[ProgressFn] = nullcontext(tqdm_progress())
         else:
-            bar = _rich_progress(self.console)
+            bar = view.rich_progress(self.console)
         with bar as progress:
             return self.service.index(progress=progress, lock_wait_seconds=None if wait else 0)
-
-
-def _highlight(text: Text, span: str | None) -> None:
-    """Mark every occurrence of the answer ``span`` in ``text``."""
-    if span:
-        text.highlight_words([span], SPAN_STYLE)
-
-
-def _excerpt(passage: str, answer: Answer, limit: int | None) -> str:
-    """``passage`` cut to about ``limit`` characters, keeping the answer sentence (or span)."""
-    if limit is None or len(passage) <= limit:
-        return passage
-    anchor = next((a for a in (answer.text and one_line(answer.text),
-                               answer.span and one_line(answer.span))
-                   if a and a in passage), None)
-    if anchor is None:
-        start = 0
-    else:
-        middle = passage.index(anchor) + len(anchor) // 2
-        start = max(0, min(middle - limit // 2, len(passage) - limit))
-    end = min(len(passage), start + limit)
-    # Snap to word boundaries so no word is cut in half.
-    if start > 0:
-        start = passage.rfind(" ", 0, start) + 1
-    if end < len(passage):
-        end = max(passage.rfind(" ", start, end), start + 1)
-    return ("… " if start > 0 else "") + passage[start:end] + (" …" if end < len(passage) else "")
-
-
-@contextmanager
-def _rich_progress(console: Console) -> Iterator[ProgressFn]:
-    """A rich progress bar as an index ``ProgressFn``, one task per build stage."""
-    from rich.progress import Progress, TaskID
-
-    tasks: dict[str, TaskID] = {}
-    with Progress(console=console, transient=True) as bar:
-        def update(stage: str, done: int, total: int) -> None:
-            task = tasks.get(stage)
-            if task is None:
-                task = tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _prompt_session(history_file: Path) -> PromptSession[str]:
-    """A line editor with history in ``history_file`` (in memory only if it cannot be written)."""
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
-
-    try:
-        history_file.parent.mkdir(parents=True, exist_ok=True)
-        history_file.touch(exist_ok=True)
-        history = FileHistory(str(history_file))
-    except OSError:
-        history = InMemoryHistory()  # a read-only home must not stop the REPL
-    return PromptSession(history=history, auto_suggest=AutoSuggestFromHistory())
-
-
-def run_interactive(service: QabotService, k: int | None = None,
-                    history_file: Path | None = None) -> int:
-    """The terminal REPL; returns the exit status (0 on Ctrl-D or ``:quit``)."""
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    repl = Repl(service, console, k=k)
-    repl.ensure_index()
-    repl.banner()
-    repl.start_warmup()
-    session = _prompt_session(history_file or default_history_file())
-    while True:
-        try:
-            line = session.prompt(PROMPT)
-        except KeyboardInterrupt:
-            continue  # Ctrl-C abandons the line; the prompt comes back
-        except EOFError:
-            break
-        try:
-            if not repl.handle(line):
-                break
-        except KeyboardInterrupt:
-            repl.note("interrupted")
-    if repl.warming():
-        # Leaving while torch is still loading in the warm-up thread aborts the interpreter at
-        # shutdown ("terminate called without an active exception"); skip the shutdown instead of
-        # making a quick quit wait for the model. History is already on disk (written per line).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
-
-
-def run_piped(service: QabotService, stream: TextIO, k: int | None = None) -> int:
-    """Answer each line of ``stream`` in plain text on stdout; messages go to stderr."""
-    from rich.console import Console
-
-    # Plain text only: no colour, no wrapping at an imagined terminal width.
-    console = Console(no_color=True, highlight=False, soft_wrap=True, force_terminal=False,
-                      emoji=False)
-    repl = Repl(service, console, k=k, plain=True)
-    repl.ensure_index()
-    for line in stream:
-        if not repl.handle(line):
-            break
-        sys.stdout.flush()
-    return 0
-
-
-def run_repl(service: QabotService, k: int | None = None, history_file: Path | None = None,
-             interactive: bool | None = None) -> int:
-    """``qabot repl``: interactive on a terminal, line by line when input is piped."""
-    # The model's own "Loading weights" bar would scribble over the prompt from the warm-up thread.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if interactive:
-        return run_interactive(service, k=k, history_file=history_file)
-    return run_piped(service, sys.stdin, k=k)
-
-
-__all__ = ["COMMANDS", "PROMPT", "Repl", "default_history_file", "run_interactive", "run_piped",
-           "run_repl"]
