@@ -45,11 +45,13 @@ class QabotGroup(click.Group):
 def settings_options(command: F) -> F:
     """Add --seeds, --index and --config to a command; they override config and environment."""
     command = click.option("--config", "config_file", type=click.Path(path_type=Path),
-                           help="Settings file (TOML). Default: $QABOT_CONFIG or config/qabot.toml.")(command)
+                           help="Settings file (TOML). Default: $QABOT_CONFIG or "
+                                "config/qabot.toml.")(command)
     command = click.option("--index", "index_dir", type=click.Path(path_type=Path),
                            help="Index folder. Default: $QABOT_INDEX_DIR or ./indexes.")(command)
     command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path),
-                           help="Folder of article files. Default: $QABOT_SEEDS_DIR or ./seeds.")(command)
+                           help="Folder of article files. Default: $QABOT_SEEDS_DIR or "
+                                "./seeds.")(command)
     return command
 
 
