@@ -6,6 +6,6 @@ its service through ``shared.service_for``, which looks it up here.
 """
 
 from .app import main
-from .shared import make_service, run_index, settings_options, tolerant_stdin
+from .shared import make_service
 
-__all__ = ["main", "make_service", "run_index", "settings_options", "tolerant_stdin"]
+__all__ = ["main", "make_service"]
