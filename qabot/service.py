@@ -155,7 +155,8 @@ class QabotService:
     def evaluate_questions(self, path: Path, *, limit: int | None = None,
                            seed: int | None = None,
                            progress: ProgressFn | None = None) -> EvalReport:
-        """Score qabot's eval JSONL ``path`` against the live index."""
+        """Score qabot's eval JSONL ``path`` against the live index (``limit`` questions evenly
+        spread, or sampled with ``seed``; None asks them all)."""
         from .evaluate import evaluate_jsonl
 
         return evaluate_jsonl(path, self.generation(), self.answerer, limit=limit, seed=seed,
@@ -166,7 +167,8 @@ class QabotService:
                        out_of_corpus: bool = True, cache_dir: Path | None = None,
                        progress: ProgressFn | None = None) -> EvalReport:
         """Index SQuAD ``path``'s paragraphs in a temporary folder with this service's model,
-        retrieval and answer settings, and score its questions (see ``evaluate.evaluate_squad``)."""
+        retrieval and answer settings, and score its questions (``limit``: None asks them all;
+        the rest as ``evaluate.evaluate_squad``)."""
         from .evaluate import evaluate_squad
 
         return evaluate_squad(path, self.embedder, self.retriever.config, self.answerer.config,
