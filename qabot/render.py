@@ -1,24 +1,26 @@
-"""Plain-text formatting of answers and build reports, shared by the CLI and the piped REPL.
+"""Plain-text formatting of answers and build reports, shared by the CLI and the piped REPL,
+and the front ends' one logging set-up (``configure_logging``).
 
 File names and seed text are untrusted: ``printable`` escapes the characters that would move the
 cursor, recolour or reorder a terminal's text, and every printer here (and the REPL's and the
-bot's) passes names and passages through it.
+bot's, and the log lines) passes names and passages through it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import sys
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .index import BuildReport
 from .schema import Answer, Citation
 
 if TYPE_CHECKING:
-    from .evaluate import EvalReport
+    from .index import BuildReport
     from .progress import ProgressFn
     from .service import IndexStats
 
@@ -197,59 +199,6 @@ def format_stats(stats: IndexStats, seeds_dir: Path | None = None, index_dir: Pa
     return "\n".join(lines)
 
 
-def format_eval_report(report: EvalReport) -> str:
-    """``qabot eval``'s table: what was asked, one line per measure, the settings used."""
-    width = max((len(name) for name in report.metrics), default=10)
-    primary = f"reader {report.settings['reader']}" if "reader" in report.settings else "value"
-    columns = [primary, *report.variants]
-    lines = [f"{report.file} ({report.kind}): "
-             + ", ".join(f"{v} {k}" for k, v in report.counts.items())
-             + f"; {report.seconds:.0f} s",
-             f"{'measure':<{width}}  " + "  ".join(f"{c:>10}" for c in columns)]
-    for name, value in report.metrics.items():
-        others = [report.variants[v].get(name) for v in report.variants]
-        lines.append(f"{name:<{width}}  {value:>10.3f}  " + "  ".join(
-            f"{o:>10.3f}" if o is not None else f"{'':>10}" for o in others))
-    lines.append(", ".join(f"{k}={v}" for k, v in report.settings.items()))
-    return "\n".join(lines)
-
-
-def format_reader_eval(name: str, articles: str, figures: dict[str, Any]) -> str:
-    """The ``qabot reader eval`` table."""
-    rows = [
-        ("questions", f"{figures['questions']} ({figures['answerable']} answerable, "
-                      f"{figures['unanswerable']} unanswerable)"),
-        ("span F1 (answerable)", f"{figures['f1']:.3f}"),
-        ("span EM (answerable)", f"{figures['em']:.3f}"),
-        ("answerable given a span", f"{figures['answered']:.3f}"),
-        ("unanswerable refused", f"{figures['no_answer_refused']:.3f}"
-         if figures["unanswerable"] else "n/a (no unanswerable questions)"),
-        ("v2.0 F1 (refusal = 1 when right)", f"{figures['v2_f1']:.3f}"),
-        ("no-answer threshold", f"{figures['threshold']:.3f}"),
-    ]
-    if "single_median_ms" in figures:
-        rows += [("passages/s, batched", f"{figures['batched_passages_per_s']:.1f}"),
-                 ("passages/s, one question at a time", f"{figures['single_passages_per_s']:.1f}"
-                                                        f" ({figures['single_median_ms']} ms)")]
-    width = max(len(label) for label, _ in rows)
-    head = f"reader on {name} ({articles} articles)"
-    return "\n".join([head, *(f"  {label:<{width}}  {value}" for label, value in rows)])
-
-
-def format_reader_training(summary: dict[str, Any]) -> str:
-    """What ``qabot reader train`` prints at the end: time, and validation figures of both."""
-    training = summary["training"]
-    lines = [f"trained {training['steps']} steps in {training['seconds'] / 60:.1f} min "
-             f"({training['machine']}); shipped {summary['shipped']}",
-             "validation articles: " + ", ".join(summary["split"]["validation"])]
-    for name, variant in summary["variants"].items():
-        v = variant["validation"]
-        lines.append(f"  {name}: F1 {v['f1']:.3f}  EM {v['em']:.3f}  unanswerable refused "
-                     f"{v['no_answer_refused']:.3f}  answerable answered {v['answered']:.3f}  "
-                     f"threshold {variant['threshold']:.3f}  {variant['size_mb']} MB")
-    return "\n".join(lines)
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_ESCAPED_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
@@ -266,8 +215,6 @@ def clean_input(text: str) -> tuple[str, bool]:
 
 def tqdm_progress() -> ProgressFn:
     """A progress callback drawing a tqdm bar on stderr (hidden when stderr is not a terminal)."""
-    import sys
-
     from tqdm import tqdm
 
     bars: dict[str, Any] = {}
@@ -283,3 +230,21 @@ def tqdm_progress() -> ProgressFn:
             bar.close()
 
     return progress
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped: messages name seed files (``skipped …``)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return printable(super().formatMessage(record))
+
+
+def configure_logging(level: str) -> None:
+    """Send qabot's log records at ``level`` and above to stderr as ``LEVEL: message``; the one
+    place a front end sets up logging (called once, at its start)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("qabot")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False

@@ -1,5 +1,9 @@
 """The composition root: ``build_service(settings)`` wires settings, embedder, index, retriever,
-answerer and conversations once, and every front end talks to the resulting ``QabotService``."""
+answerer and conversations once, and every front end talks to the resulting ``QabotService``.
+
+Front ends use the service's methods and ``settings`` only; its parts (``embedder``, ``store``,
+``retriever``, ``answerer``, ``reader``) stay attributes for tests and the benchmarks.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .answer import AnswerConfig, Answerer
 from .conversation import Conversation
-from .config import Settings
-from .embedding import Embedder, load_embedder
+from .config import Settings, prepare_environment
+from .embedding import Embedder, OnnxEmbedder, load_embedder
 from .errors import IndexCorruptError
 from .progress import ProgressFn
 from .index import BuildReport, Generation, IndexStore, build_index
@@ -19,6 +23,10 @@ from .retriever import HybridRetriever, RetrievalConfig, as_langchain_retriever
 from .schema import Answer, Hit
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+    from pathlib import Path
+
+    from .evaluate import EvalReport
     from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,26 @@ class QabotService:
                     log.info("switching from %s to %s", self._generation.name, fresh.name)
                 self._generation = fresh
             return self._generation
+
+    def check_index(self) -> None:
+        """Open the live index now: raises the domain error (no index, another model, damaged)
+        before a front end starts waiting on input."""
+        self.generation()
+
+    def live_generation_name(self) -> str | None:
+        """The name ``CURRENT`` points at now (None before the first build)."""
+        return self.store.current_name()
+
+    def article_passage_counts(self) -> list[tuple[str, str, int]]:
+        """``(file, title, passages)`` for every article of the live index."""
+        return self.generation().article_passage_counts()
+
+    def prepare(self) -> Path | None:
+        """Export the ONNX encoder now (cached) and return its file; None when the encoder
+        needs no preparation (torch, or a model ONNX cannot run)."""
+        if isinstance(self.embedder, OnnxEmbedder):
+            return self.embedder.prepare()
+        return None
 
     def warm_up(self) -> None:
         """Open the index and load the model now, so the first question is answered at full speed."""
@@ -124,6 +152,30 @@ class QabotService:
                           model_id=manifest["model_id"], generation=generation.name,
                           created_at=manifest["created_at"], newest=newest)
 
+    def evaluate_questions(self, path: Path, *, limit: int | None = None,
+                           seed: int | None = None,
+                           progress: ProgressFn | None = None) -> EvalReport:
+        """Score qabot's eval JSONL ``path`` against the live index (``limit`` questions evenly
+        spread, or sampled with ``seed``; None asks them all)."""
+        from .evaluate import evaluate_jsonl
+
+        return evaluate_jsonl(path, self.generation(), self.answerer, limit=limit, seed=seed,
+                              progress=progress)
+
+    def evaluate_squad(self, path: Path, *, articles: Collection[str] | None = None,
+                       limit: int | None = None, seed: int | None = None,
+                       out_of_corpus: bool = True, cache_dir: Path | None = None,
+                       progress: ProgressFn | None = None) -> EvalReport:
+        """Index SQuAD ``path``'s paragraphs in a temporary folder with this service's model,
+        retrieval and answer settings, and score its questions (``limit``: None asks them all;
+        the rest as ``evaluate.evaluate_squad``)."""
+        from .evaluate import evaluate_squad
+
+        return evaluate_squad(path, self.embedder, self.retriever.config, self.answerer.config,
+                              reader=self.reader, articles=articles, limit=limit, seed=seed,
+                              out_of_corpus=out_of_corpus, cache_dir=cache_dir,
+                              progress=progress)
+
     def langchain_retriever(self, k: int = 4) -> Any:
         """This service's hybrid search as a LangChain ``BaseRetriever``."""
         return as_langchain_retriever(self.search, k=k)
@@ -150,6 +202,7 @@ def load_reader(settings: Settings) -> OnnxReader | None:
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None) -> QabotService:
-    """Wire a service from settings (heavy resources still load lazily)."""
-    logging.getLogger("qabot").setLevel(settings.log_level.upper())
+    """Wire a service from settings (heavy resources still load lazily). Logging is the front
+    end's to configure (``render.configure_logging``)."""
+    prepare_environment()
     return QabotService(settings, embedder=embedder)

@@ -277,3 +277,18 @@ def test_reindex_reports_no_change_then_the_new_file(repl: tuple[Repl, Console],
     text = console.export_text()
     assert "No changes: 1 article, 25 passages" in text
     assert "Indexed 2 articles" in text and "1 added" in text
+
+
+def test_service_facade_gives_front_ends_what_they_read(fake_service: QabotService,
+                                                       seeds_dir: Path) -> None:
+    from qabot.errors import IndexMissingError
+
+    assert fake_service.live_generation_name() is None
+    with pytest.raises(IndexMissingError):
+        fake_service.check_index()
+    fake_service.index()
+    fake_service.check_index()
+    assert fake_service.live_generation_name() == "gen-000001"
+    assert [(source, count) for source, _, count in fake_service.article_passage_counts()] == [
+        (SEED.name, 25)]
+    assert fake_service.prepare() is None  # the fake encoder has nothing to export
