@@ -564,7 +564,7 @@ def _helper_bot(seeds: str, index: str, question: str) -> dict[str, Any]:
     answered (no network: the application is never started)."""
     from qabot.config import load_settings
     from qabot.service import build_service
-    from qabot.telegram_bot import build_application
+    from qabot.telegram import build_application
 
     settings = load_settings(seeds_dir=Path(seeds), index_dir=Path(index))
     service = build_service(settings)
@@ -642,6 +642,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--helper", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from qabot.config import prepare_environment
+
+    prepare_environment()  # offline and quiet, for this process and the ones it starts
     if args.helper:
         print(json.dumps(HELPERS[args.helper[0]](*args.helper[1:])))
         return

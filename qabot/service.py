@@ -55,7 +55,8 @@ class QabotService:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or load_embedder(settings.model, batch_size=settings.batch_size,
-                                                    encoder=settings.encoder)
+                                                    encoder=settings.encoder,
+                                                    cache_dir=settings.cache_dir)
         self.store = IndexStore(settings.index_dir)
         self.retriever = HybridRetriever(self.embedder, RetrievalConfig(
             candidates=settings.candidates, fusion=settings.fusion, rrf_k=settings.rrf_k,

@@ -17,7 +17,7 @@ import pytest
 
 from qabot.config import load_settings
 from qabot.errors import ConfigError
-from qabot.telegram_bot import esc
+from qabot.telegram import esc
 
 from .conftest import QABOT, ROOT, SEED, run_qabot
 

@@ -41,7 +41,7 @@ def telegram_command(config_file: Path | None, seeds_dir: Path | None,
     Long polling by default; webhook mode when telegram_webhook_url is set. In private chats
     every message is a question; in groups use /ask, a mention, or a reply to the bot.
     """
-    from ..telegram_bot import require_token, run_bot
+    from ..telegram import require_token, run_bot
 
     settings = load(config_file, seeds_dir, index_dir)
     require_token(settings)  # before anything slow

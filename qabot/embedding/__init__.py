@@ -25,14 +25,12 @@ from .onnx import (
     onnx_compatible,
     onnx_model_path,
 )
-# ``cache_root`` is the old name, kept for cli.py until it passes ``settings.cache_dir``.
-from .onnx import default_cache_dir as cache_root
 from .sbert import SentenceTransformerEmbedder
 
 __all__ = [
     "DEFAULT_MODEL", "DEFAULT_MODEL_ID", "FAKE_MODEL_ID", "ONNX_EXPORT_VERSION", "Embedder",
     "Encoder", "FakeEmbedder", "OnnxEmbedder", "SentenceTransformerEmbedder", "Spans",
-    "cache_root", "default_cache_dir", "export_onnx", "load_embedder", "model_fingerprint",
+    "default_cache_dir", "export_onnx", "load_embedder", "model_fingerprint",
     "model_id_for", "normalize", "onnx_compatible", "onnx_model_path", "resolve_model_dir",
     "span_vectors",
 ]

@@ -59,7 +59,7 @@ def run_bot(settings: Settings, service: QabotService) -> None:
     """Run the bot until SIGINT/SIGTERM: webhook mode when a webhook URL is set, else polling."""
     token = require_token(settings)
     protect_logs(token, settings.log_level)
-    service.generation()  # fail fast, before contacting Telegram, when there is no index
+    service.check_index()  # fail fast, before contacting Telegram, when there is no index
     app = build_application(settings, service)
     try:
         if settings.telegram_webhook_url:
