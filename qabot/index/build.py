@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from . import corpus
-from .embedding import Embedder
-from .errors import (
+from .. import corpus
+from ..embedding import Embedder
+from ..errors import (
     ConfigError,
     CorpusError,
     IndexCorruptError,
@@ -49,9 +49,9 @@ from .errors import (
     IndexMissingError,
     IndexWriteError,
 )
-from .progress import ProgressFn, ScaledProgress
-from .schema import Article, Passage, StoredPassage
-from .text import LETTER_WORD
+from ..progress import ProgressFn, ScaledProgress
+from ..schema import Article, Passage, StoredPassage
+from ..text import LETTER_WORD
 
 log = logging.getLogger(__name__)
 
