@@ -113,8 +113,8 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
         passages.extend(corpus.split_passages(article, embedder.count_tokens,
                                               max_tokens=embedder.max_tokens))
     if not passages:
-        raise CorpusError(f"no article could be read from {seeds[0].path.parent if seeds else 'the seeds folder'}"
-                          if seeds else "the seeds folder holds no .txt, .md, .html or .jsonl files",
+        raise CorpusError(f"no article could be read from {seeds[0].path.parent}" if seeds
+                          else "the seeds folder holds no .txt, .md, .html or .jsonl files",
                           hint="add article files to the seeds folder (see README 'Seed formats')")
 
     previous = None if rebuild else load_previous(store, live, embedder)
@@ -141,7 +141,8 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
         generation=name, articles=len(articles), passages=len(passages), files_added=added,
         files_changed=changed, files_removed=removed,
         files_unchanged=len(files_now) - added - changed,
-        passages_embedded=plan.embedded_passages, passages_reused=len(passages) - plan.embedded_passages,
+        passages_embedded=plan.embedded_passages,
+        passages_reused=len(passages) - plan.embedded_passages,
         skipped=tuple(skipped), seconds=time.perf_counter() - started)
 
 

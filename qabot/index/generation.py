@@ -75,7 +75,8 @@ class Generation:
             db = connect_read_only(path, shared=True)
             db.execute("SELECT count(*) FROM passages").fetchone()
         except (RuntimeError, ValueError, OSError, sqlite3.DatabaseError) as exc:
-            raise IndexCorruptError(f"index {path} cannot be read: {exc}", hint=REBUILD_HINT) from exc
+            raise IndexCorruptError(f"index {path} cannot be read: {exc}",
+                                    hint=REBUILD_HINT) from exc
         if faiss_index.ntotal != manifest["counts"]["passages"]:
             raise IndexCorruptError(f"index {path}: vector count does not match the manifest",
                                     hint=REBUILD_HINT)
