@@ -180,16 +180,16 @@ def test_vectors_made_another_way_are_not_reused(make_settings: Callable[..., Se
 
 def test_large_files_are_checked_by_sample(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from qabot import index as index_module
+    from qabot.index import manifest
 
-    monkeypatch.setattr(index_module, "FULL_CHECKSUM_MAX", 1024)
+    monkeypatch.setattr(manifest, "FULL_CHECKSUM_MAX", 1024)
     big = tmp_path / "big.bin"
     big.write_bytes(bytes(range(256)) * 4096)  # 1 MiB: sampled
-    before = index_module._file_digest(big)
+    before = manifest.file_digest(big)
     data = bytearray(big.read_bytes())
     data[len(data) // 2] ^= 0xFF  # inside the sampled block at the middle
     big.write_bytes(bytes(data))
-    assert index_module._file_digest(big) != before
+    assert manifest.file_digest(big) != before
 
 
 def test_scaled_progress_reports_exactly_the_texts_asked_for() -> None:

@@ -1,0 +1,223 @@
+"""One opened, verified, read-only index generation: search, passages, sentences and stats.
+
+A generation folder holds ``passages.sqlite`` (passages, sentences, files, articles and an FTS5
+table for BM25), the passage and sentence vectors as ``.npy`` files (row i = passage row i) and
+FAISS's own file over the passage vectors; ``manifest.json`` describes and checksums them.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import IndexCorruptError, IndexMismatchError
+from ..schema import StoredPassage
+from ..text import LETTER_WORD
+from .manifest import (
+    FAISS_FILE,
+    FORMAT_VERSION,
+    PASSAGE_VECTORS,
+    REBUILD_HINT,
+    SENTENCE_VECTORS,
+    SQLITE,
+    read_manifest,
+    verify_files,
+)
+from .vectors import search, set_search_params
+
+log = logging.getLogger(__name__)
+
+
+class Generation:
+    """One opened, verified, read-only index generation."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], faiss_index: Any,
+                 passage_vectors: np.ndarray, sentence_vectors: np.ndarray,
+                 db: sqlite3.Connection) -> None:
+        self.path = path
+        self.name = path.name
+        self.manifest = manifest
+        self.faiss_index = faiss_index
+        self.passage_vectors = passage_vectors
+        self.sentence_vectors = sentence_vectors
+        self._db = db
+        self._db_lock = threading.Lock()
+        self._df_cache: dict[str, int] = {}
+        self._word_counts: dict[str, int] | None = None
+
+    @classmethod
+    def open(cls, path: Path, model_id: str | None = None, verify: bool = True) -> Generation:
+        """Open ``path``; raise a clear domain error when it is foreign, stale or damaged."""
+        manifest = read_manifest(path)
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"index {path} has format version {manifest.get('format_version')}, this qabot "
+                f"reads version {FORMAT_VERSION}", hint=REBUILD_HINT)
+        if model_id is not None and manifest.get("model_id") != model_id:
+            raise IndexMismatchError(
+                f"index {path} was built with model {manifest.get('model_id')!r}, but qabot is "
+                f"configured for {model_id!r}", hint=REBUILD_HINT)
+        if verify:
+            verify_files(path, manifest)
+        import faiss
+
+        try:
+            faiss_index = faiss.read_index(str(path / FAISS_FILE))
+            passage_vectors = load_vectors(path / PASSAGE_VECTORS)
+            sentence_vectors = load_vectors(path / SENTENCE_VECTORS)
+            db = connect_read_only(path, shared=True)
+            db.execute("SELECT count(*) FROM passages").fetchone()
+        except (RuntimeError, ValueError, OSError, sqlite3.DatabaseError) as exc:
+            raise IndexCorruptError(f"index {path} cannot be read: {exc}",
+                                    hint=REBUILD_HINT) from exc
+        if faiss_index.ntotal != manifest["counts"]["passages"]:
+            raise IndexCorruptError(f"index {path}: vector count does not match the manifest",
+                                    hint=REBUILD_HINT)
+        set_search_params(faiss_index, manifest.get("faiss_index"))
+        return cls(path, manifest, faiss_index, passage_vectors, sentence_vectors, db)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Articles, passages, sentences and files in this generation."""
+        return dict(self.manifest["counts"])
+
+    def close(self) -> None:
+        """Release the SQLite handle (vectors are freed with the object)."""
+        with self._db_lock:
+            self._db.close()
+
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top ``k`` passage rows by inner product (cosine: vectors are normalized)."""
+        return search(self.faiss_index, query_vector, k)
+
+    def lexical_search(self, match_query: str, k: int) -> list[tuple[int, float]]:
+        """Top ``k`` passage rows by FTS5 BM25 for an FTS5 MATCH expression (higher is better)."""
+        if not match_query:
+            return []
+        with self._db_lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT rowid, -bm25(passages_fts, 1.0, 0.5, 0.5) FROM passages_fts "
+                    "WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts, 1.0, 0.5, 0.5) "
+                    "LIMIT ?", (match_query, k)).fetchall()
+            except sqlite3.OperationalError as exc:
+                log.warning("lexical search failed for %r: %s", match_query, exc)
+                return []
+        return [(int(r), float(s)) for r, s in rows]
+
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one query; the connection is shared by threads, one query at a time."""
+        with self._db_lock:
+            return self._db.execute(sql, parameters).fetchall()
+
+    def _query_rows(self, sql: str, rows: Sequence[int]) -> list[Any]:
+        """``sql`` with ``{marks}`` standing for one placeholder per row of ``rows``."""
+        return self._query(sql.format(marks=",".join("?" * len(rows))), list(rows))
+
+    def passages(self, rows: Sequence[int]) -> dict[int, StoredPassage]:
+        """Passages by row, with their article's date."""
+        if not rows:
+            return {}
+        found = self._query_rows(
+            "SELECT p.row, p.source, p.title, p.paragraph, p.window, p.text, p.section, "
+            "a.date FROM passages p JOIN articles a ON a.key = p.article_key "
+            "WHERE p.row IN ({marks})", rows)
+        return {r[0]: StoredPassage(row=r[0], source=r[1], title=r[2], paragraph=r[3],
+                                    window=r[4], text=r[5], section=r[6], date=r[7])
+                for r in found}
+
+    def sentences(self, rows: Sequence[int]) -> dict[int, list[tuple[int, int, int]]]:
+        """For each passage row: its sentences as ``(sentence_row, start, end)`` character spans."""
+        if not rows:
+            return {}
+        found = self._query_rows(
+            "SELECT passage_row, row, start, end FROM sentences WHERE passage_row IN ({marks}) "
+            "ORDER BY row", rows)
+        spans: dict[int, list[tuple[int, int, int]]] = {row: [] for row in rows}
+        for passage_row, sentence_row, start, end in found:
+            spans[passage_row].append((sentence_row, start, end))
+        return spans
+
+    def articles(self) -> list[tuple[str, str, str | None]]:
+        """``(source, title, date)`` of every article, newest date first."""
+        return self._query("SELECT source, title, date FROM articles ORDER BY date DESC, source")
+
+    def article_passage_counts(self) -> list[tuple[str, str, int]]:
+        """``(source, title, passages)`` of every article (none counts 0), by file name."""
+        return self._query("SELECT a.source, a.title, count(p.row) FROM articles a "
+                           "LEFT JOIN passages p ON p.article_key = a.key "
+                           "GROUP BY a.key ORDER BY a.source, a.title")
+
+    def holds_word(self, word: str) -> bool:
+        """True when some passage's text or title holds ``word`` (FTS5 tokenisation: porter
+        stems, no accents), so "arrests" is known when "arrested" is indexed."""
+        return self.document_frequency(word, columns="") > 0
+
+    def word_counts(self) -> dict[str, int]:
+        """Every lower-cased word of the passages' texts and titles with its count: the
+        vocabulary misspelt question words are corrected against. Computed once, on first use."""
+        with self._db_lock:
+            if self._word_counts is None:
+                counts: collections.Counter[str] = collections.Counter()
+                for text, title in self._db.execute("SELECT text, title FROM passages"):
+                    counts.update(LETTER_WORD.findall(f"{title} {text}".lower()))
+                self._word_counts = dict(counts)
+            return self._word_counts
+
+    def document_frequency(self, term: str, columns: str = "text : ") -> int:
+        """Passages whose text holds ``term`` (tokenized as FTS5 does: porter, no accents).
+
+        Answer selection weights question words by rarity (IDF) with this; results are cached.
+        """
+        cache = self._df_cache
+        key = columns + term
+        if key in cache:
+            return cache[key]
+        quoted = columns + '"' + term.replace('"', '""') + '"'
+        with self._db_lock:
+            try:
+                (count,) = self._db.execute(
+                    "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
+                    (quoted,)).fetchone()
+            except sqlite3.OperationalError:
+                count = 0
+        if len(cache) < 100_000:
+            cache[key] = int(count)
+        return int(count)
+
+
+def load_vectors(path: Path) -> np.ndarray:
+    """A ``.npy`` vector file, memory-mapped read-only."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def connect_read_only(path: Path, *, shared: bool = False) -> sqlite3.Connection:
+    """A read-only connection to a generation's ``passages.sqlite``; ``shared`` lets other
+    threads use it (callers then serialise access)."""
+    return sqlite3.connect(f"file:{path / SQLITE}?mode=ro", uri=True,
+                           check_same_thread=not shared)
+
+
+def passage_layout(path: Path) -> tuple[dict[str, tuple[int, int, int]],
+                                        dict[int, list[tuple[int, int]]]]:
+    """Where generation ``path`` keeps each passage, for reuse by the next build: content hash →
+    ``(row, sentence_start, sentence_count)``, and passage row → its sentences' character spans.
+    Reads the SQLite file only (no manifest or checksum check)."""
+    db = connect_read_only(path)
+    try:
+        rows_by_hash = {h: (r, s, c) for r, h, s, c in db.execute(
+            "SELECT row, content_hash, sentence_start, sentence_count FROM passages")}
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for passage_row, start, end in db.execute(
+                "SELECT passage_row, start, end FROM sentences ORDER BY row"):
+            spans.setdefault(passage_row, []).append((start, end))
+    finally:
+        db.close()
+    return rows_by_hash, spans

@@ -1,0 +1,97 @@
+"""Reading the seed files for a build: parse each one and record the digest of the bytes parsed.
+
+The corpus package parses (``corpus.parse_bytes``) and names why a file cannot be used
+(``corpus.read_file``); what a build adds is reading each file once, without blocking on a FIFO,
+and recording the digest and size of exactly the bytes it parsed, so that a file edited,
+replaced or removed while the build runs is seen as changed by the next build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .. import corpus
+from ..progress import ProgressFn
+from ..schema import Article
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedRead:
+    """What a build recorded about one seed file: the digest and size of the bytes it parsed."""
+
+    name: str
+    content_hash: str
+    size: int
+
+
+def read_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: ProgressFn | None
+               ) -> tuple[list[Article], list[corpus.SkippedFile], list[SeedRead]]:
+    """Parse every seed file, reporting ``("parsing", files done, files)`` as it goes."""
+    articles: list[Article] = []
+    skipped: list[corpus.SkippedFile] = []
+    records: list[SeedRead] = []
+    if progress is not None:
+        progress("parsing", 0, len(seeds))
+    for done, seed in enumerate(seeds, 1):
+        got, bad, record = _read_seed(seed, max_bytes)
+        articles.extend(got)
+        skipped.extend(bad)
+        if record is not None:
+            records.append(record)
+        if progress is not None:
+            progress("parsing", done, len(seeds))
+    return articles, skipped, records
+
+
+def _read_seed(seed: corpus.SeedFile, max_bytes: int
+               ) -> tuple[list[Article], list[corpus.SkippedFile], SeedRead | None]:
+    """Parse one seed file and record the digest of exactly the bytes parsed (one read), so a
+    file edited or replaced while the build runs is seen as changed by the next build. A file
+    that vanished since discovery is skipped and not recorded (None)."""
+    if seed.problem is not None:  # e.g. a link out of the seeds folder: never opened
+        return _not_parsed(seed, max_bytes, "")
+    try:
+        # O_NONBLOCK: opening a FIFO that replaced the file must not hang the build.
+        fd = os.open(seed.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        if not seed.content_hash:  # already unreadable when discovered (a dangling link)
+            return _not_parsed(seed, max_bytes, "")
+        log.warning("skipping %s: it vanished while the index was being built", seed.name)
+        return [], [corpus.SkippedFile(seed.name, "vanished during the build")], None
+    except OSError:
+        return _not_parsed(seed, max_bytes, "")
+    data: bytes | None = None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_size <= max_bytes:
+            with open(fd, "rb", closefd=False) as fh:
+                data = fh.read(max_bytes + 1)
+    except OSError:
+        return _not_parsed(seed, max_bytes, "")
+    finally:
+        os.close(fd)
+    if data is None or len(data) > max_bytes:
+        return _not_parsed(seed, max_bytes, seed.content_hash)
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    articles, skipped = corpus.parse_bytes(seed.name, data)
+    return articles, skipped, SeedRead(seed.name, digest, len(data))
+
+
+def _not_parsed(seed: corpus.SeedFile, max_bytes: int, recorded_hash: str
+                ) -> tuple[list[Article], list[corpus.SkippedFile], SeedRead]:
+    """A seed that cannot be parsed (unreadable, too large, not a regular file): corpus names
+    the reason. Should it have become parseable in the meantime, nothing of it is indexed and
+    an empty hash makes the next build read it again."""
+    articles, skipped = corpus.read_file(seed, max_bytes=max_bytes)
+    if articles:
+        log.warning("skipping %s: it changed while the index was being built", seed.name)
+        return [], [corpus.SkippedFile(seed.name, "changed during the build")], SeedRead(
+            seed.name, "", 0)
+    return [], skipped, SeedRead(seed.name, recorded_hash, seed.size)
