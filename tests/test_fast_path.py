@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import index as index_module
+from qabot.index import vectors as index_vectors
 from qabot.config import Settings
 from qabot.embedding import (
     Embedder,
@@ -136,7 +136,7 @@ def test_small_corpora_get_exact_search_and_large_ones_ivf(
     vectors = _clustered(6000)
     exact, params = make_faiss_index(vectors[:500])
     assert params == {"type": "IndexFlatIP"}
-    monkeypatch.setattr(index_module, "EXACT_SEARCH_MAX", 1000)
+    monkeypatch.setattr(index_vectors, "EXACT_SEARCH_MAX", 1000)
     approximate, params = make_faiss_index(vectors)
     assert params["type"] == "IndexIVFScalarQuantizer" and params["nprobe"] >= 1
     assert approximate.ntotal == 6000
@@ -160,7 +160,7 @@ def test_manifest_records_the_index_type_and_open_applies_its_parameters(
     assert generation.manifest["faiss_index"] == {"type": "IndexFlatIP"}
     generation.close()
 
-    monkeypatch.setattr(index_module, "EXACT_SEARCH_MAX", 5)
+    monkeypatch.setattr(index_vectors, "EXACT_SEARCH_MAX", 5)
     build_index(settings.seeds_dir, settings.index_dir, embedder, rebuild=True)
     store = IndexStore(settings.index_dir)
     manifest = json.loads((settings.index_dir / store.current_name() / "manifest.json")

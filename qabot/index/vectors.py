@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -11,16 +10,6 @@ import numpy as np
 #: about 0.1 µs per vector (3 ms at 32k, 10 ms at 100k, 57-124 ms at 1M), while IVF + SQ8 answers
 #: in under 1.5 ms at 1M with recall@10 ≥ 0.97 (see bench/README.md).
 EXACT_SEARCH_MAX = 32_768
-
-
-def _exact_search_max() -> int:
-    """``EXACT_SEARCH_MAX``, as the package ``qabot.index`` holds it when it was set there.
-
-    tests/test_fast_path.py tunes the threshold on the package (from when the index was one
-    module); once it patches ``qabot.index.vectors`` instead, this can read the constant.
-    """
-    package = sys.modules.get(__package__ or "")
-    return int(getattr(package, "EXACT_SEARCH_MAX", EXACT_SEARCH_MAX))
 
 
 def make_faiss_index(vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
@@ -34,7 +23,7 @@ def make_faiss_index(vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     count, dimension = vectors.shape
-    if count <= _exact_search_max():
+    if count <= EXACT_SEARCH_MAX:
         index = faiss.IndexFlatIP(dimension)
         index.add(vectors)
         return index, {"type": "IndexFlatIP"}
