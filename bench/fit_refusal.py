@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from qabot.answer import _READER_CONFIDENCE_WEIGHTS, AnswerConfig, Answerer  # noqa: E402
 from qabot.config import load_settings  # noqa: E402
-from qabot.evaluate import (  # noqa: E402
+from qabot.evaluation import (  # noqa: E402
     EvalQuestion, _ask_all, _build, contains_answer, exact_match, f1_score, load_squad)
 from qabot.reader.data import load_squad_examples, merge_examples, split_articles  # noqa: E402
 from qabot.reader.model import OnnxReader, Span  # noqa: E402

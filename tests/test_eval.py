@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from qabot import cli
 from qabot.answer import AnswerConfig
 from qabot.embedding import Embedder
-from qabot.evaluate import (
+from qabot.evaluation import (
     EvalDataError,
     EvalQuestion,
     _threshold_for,

@@ -33,18 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import corpus
-from .answer import AnswerConfig, Answerer
-from .text import fold
-from .embedding import Embedder
-from .errors import EvalDataError
-from .progress import ProgressFn
-from .index import Generation, IndexStore, build_index
-from .retriever import HybridRetriever, RetrievalConfig
-from .schema import Answer, Hit
+from .. import corpus
+from ..answer import AnswerConfig, Answerer
+from ..text import fold
+from ..embedding import Embedder
+from ..errors import EvalDataError
+from ..progress import ProgressFn
+from ..index import Generation, IndexStore, build_index
+from ..retriever import HybridRetriever, RetrievalConfig
+from ..schema import Answer, Hit
 
 if TYPE_CHECKING:
-    from .reader.model import OnnxReader
+    from ..reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -34,14 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .index import Generation
-from .retriever import HybridRetriever
-from .text import STOPWORDS, WORD, fold
-from .schema import Answer, Citation, Hit
+from ..index import Generation
+from ..retriever import HybridRetriever
+from ..text import STOPWORDS, WORD, fold
+from ..schema import Answer, Citation, Hit
 from .wording import WordingChecker, Wording, language_name
 
 if TYPE_CHECKING:
-    from .reader.model import OnnxReader, Span
+    from ..reader.model import OnnxReader, Span
 
 log = logging.getLogger(__name__)
 

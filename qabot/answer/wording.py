@@ -23,7 +23,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .text import LETTER_WORD
+from ..text import LETTER_WORD
 
 log = logging.getLogger(__name__)
 
