@@ -6,8 +6,8 @@ the retrieval evidence) with its threshold.
     .venv/bin/python bench/fit_refusal.py [--squad DIR] [--cache DIR] [--answered 0.92]
 
 Runs the real ``Answerer`` through the real index of each SQuAD dev half (retrieval over every
-article) and prints the chosen values as JSON; they are pasted into ``qabot/answer.py``
-(``_READER_CONFIDENCE_*``) and ``qabot/config.py`` (``reader_passages``, ``reader_threshold``).
+article) and prints the chosen values as JSON; they are pasted into ``qabot/answer/refusal.py``
+(``READER_CONFIDENCE_*``) and ``qabot/config.py`` (``reader_passages``, ``reader_threshold``).
 The reader's span for a (question, passage) pair does not depend on the other passages of the
 batch, so reads are memoised; every configuration answers over one shared retrieval per question.
 """
@@ -28,7 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qabot.answer import _READER_CONFIDENCE_WEIGHTS, AnswerConfig, Answerer  # noqa: E402
+from qabot.answer import AnswerConfig, Answerer  # noqa: E402
+from qabot.answer.refusal import READER_CONFIDENCE_WEIGHTS  # noqa: E402
 from qabot.config import load_settings  # noqa: E402
 from qabot.evaluation import (  # noqa: E402
     EvalQuestion, _ask_all, _build, contains_answer, exact_match, f1_score, load_squad)
@@ -36,7 +37,7 @@ from qabot.reader.data import load_squad_examples, merge_examples, split_article
 from qabot.reader.model import OnnxReader, Span  # noqa: E402
 from qabot.service import QabotService  # noqa: E402
 
-FEATURES = tuple(_READER_CONFIDENCE_WEIGHTS)
+FEATURES = tuple(READER_CONFIDENCE_WEIGHTS)
 
 
 class MemoReader:

@@ -15,7 +15,6 @@ when a question holds a word the index does not know.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
