@@ -6,8 +6,8 @@ the retrieval evidence) with its threshold.
     .venv/bin/python bench/fit_refusal.py [--squad DIR] [--cache DIR] [--answered 0.92]
 
 Runs the real ``Answerer`` through the real index of each SQuAD dev half (retrieval over every
-article) and prints the chosen values as JSON; they are pasted into ``qabot/answer.py``
-(``_READER_CONFIDENCE_*``) and ``qabot/config.py`` (``reader_passages``, ``reader_threshold``).
+article) and prints the chosen values as JSON; they are pasted into ``qabot/answer/refusal.py``
+(``READER_CONFIDENCE_*``) and ``qabot/config.py`` (``reader_passages``, ``reader_threshold``).
 The reader's span for a (question, passage) pair does not depend on the other passages of the
 batch, so reads are memoised; every configuration answers over one shared retrieval per question.
 """
@@ -28,15 +28,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qabot.answer import _READER_CONFIDENCE_WEIGHTS, AnswerConfig, Answerer  # noqa: E402
+from qabot.answer import AnswerConfig, Answerer  # noqa: E402
+from qabot.answer.refusal import READER_CONFIDENCE_WEIGHTS  # noqa: E402
 from qabot.config import load_settings  # noqa: E402
-from qabot.evaluate import (  # noqa: E402
-    EvalQuestion, _ask_all, _build, contains_answer, exact_match, f1_score, load_squad)
+from qabot.evaluation import (  # noqa: E402
+    EvalQuestion, ask_all, build_squad_index, contains_answer, exact_match, f1_score, load_squad)
 from qabot.reader.data import load_squad_examples, merge_examples, split_articles  # noqa: E402
 from qabot.reader.model import OnnxReader, Span  # noqa: E402
 from qabot.service import QabotService  # noqa: E402
 
-FEATURES = tuple(_READER_CONFIDENCE_WEIGHTS)
+FEATURES = tuple(READER_CONFIDENCE_WEIGHTS)
 
 
 class MemoReader:
@@ -57,11 +58,11 @@ class MemoReader:
                 for i, s in enumerate(found)]
 
 
-def ask_all(answerers: dict[str, Answerer], generation, questions: list[EvalQuestion]
-            ) -> dict[str, list]:
+def answers_of(answerers: dict[str, Answerer], generation, questions: list[EvalQuestion]
+               ) -> dict[str, list]:
     """Answers of ``questions`` by each answerer, through ``qabot eval``'s own loop (one
     retrieval per question, shared by the answerers)."""
-    outcomes = _ask_all(questions, generation, answerers, lambda hit: None, None, "fit")
+    outcomes = ask_all(questions, generation, answerers, lambda hit: None, None, "fit")
     return {name: [o.answer for o in found] for name, found in outcomes.items()}
 
 
@@ -97,10 +98,12 @@ def main() -> None:
     for path in (v1, v2):
         squad = load_squad(path)
         stem = path.stem.replace(".", "-")
-        generation, _ = _build(squad, args.cache, service.embedder, None, f"{stem}-all", None)
+        generation, _ = build_squad_index(squad, args.cache, service.embedder, None,
+                                          f"{stem}-all", None)
         others = [a for a, (title, _) in enumerate(squad.articles) if title not in split.tune]
-        without, _ = _build(squad, args.cache, service.embedder, others, f"{stem}-notune", None,
-                            reuse_from=args.cache / f"index-{stem}-all")
+        without, _ = build_squad_index(squad, args.cache, service.embedder, others,
+                                       f"{stem}-notune", None,
+                                       reuse_from=args.cache / f"index-{stem}-all")
         sets[path.stem] = (squad, generation, without, tune_questions(squad))
 
     # 1. Passages read and retrieval weight: best span F1 on v1.1 tune questions.
@@ -113,7 +116,7 @@ def main() -> None:
                                    reader_sentence_weight=combo[2], reader_threshold=0.0)
                for combo in combos
                if combo[0] > 1 or not (combo[1] or combo[2])}  # one passage: nothing to weigh
-    answered = ask_all({str(c): Answerer(retriever, config, memo)
+    answered = answers_of({str(c): Answerer(retriever, config, memo)
                         for c, config in configs.items()}, gen1, questions1)
     for (passages, weight, sentence_weight), answers in zip(configs, answered.values()):
         f1 = float(np.mean([f1_score(a.span or "", q.answers)
@@ -138,11 +141,11 @@ def main() -> None:
     # 2. Refusal: answerable (1) vs v2.0 unanswerable and out-of-corpus (0) tune questions.
     rows: list[tuple[list[float], int, str]] = []
     for name, (squad, generation, without, questions) in sets.items():
-        for q, a in zip(questions, ask_all({"fit": answerer}, generation, questions)["fit"]):
+        for q, a in zip(questions, answers_of({"fit": answerer}, generation, questions)["fit"]):
             rows.append(([a.debug[f] for f in FEATURES], int(q.answerable),
                          f"{name} {'answerable' if q.answerable else 'unanswerable'}"))
         answerable = [q for q in questions if q.answerable]
-        for a in ask_all({"fit": answerer}, without, answerable)["fit"]:
+        for a in answers_of({"fit": answerer}, without, answerable)["fit"]:
             rows.append(([a.debug[f] for f in FEATURES], 0, f"{name} out of corpus"))
     from sklearn.linear_model import LogisticRegression
 

@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .embedding import Embedder
-from .index import Generation
 from .schema import Hit
-from .text import STOPWORDS, WORD, content_terms
+from .text import WORD, content_terms
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
+    from .index import Generation
 
 log = logging.getLogger(__name__)
+
 
 def fts_query(text: str) -> str:
     """An FTS5 MATCH expression OR-ing the question's content terms (each quoted, so safe)."""

@@ -15,10 +15,9 @@ from click.testing import CliRunner
 from qabot import cli
 from qabot.answer import AnswerConfig
 from qabot.embedding import Embedder
-from qabot.evaluate import (
-    EvalDataError,
+from qabot.errors import EvalDataError
+from qabot.evaluation import (
     EvalQuestion,
-    _threshold_for,
     contains_answer,
     evaluate_squad,
     exact_match,
@@ -28,6 +27,7 @@ from qabot.evaluate import (
     load_squad,
     normalize_answer,
     sample,
+    threshold_for,
 )
 from qabot.retriever import RetrievalConfig
 from qabot.service import QabotService
@@ -120,10 +120,10 @@ def test_sample_is_even_and_reproducible() -> None:
 
 def test_threshold_for_answers_the_asked_share() -> None:
     confidences = [i / 100 for i in range(100)]  # 0.00 … 0.99
-    threshold = _threshold_for(confidences, 0.95)
+    threshold = threshold_for(confidences, 0.95)
     assert threshold == 0.05
     assert sum(c >= threshold for c in confidences) == 95  # answered at that threshold
-    assert _threshold_for([], 0.95) == 0.0
+    assert threshold_for([], 0.95) == 0.0
 
 
 def test_loaders_tell_formats_apart(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from qabot.config import load_settings
 from qabot.embedding import Embedder
 from qabot.reader.model import SHIPPED_READER_DIR
 from qabot.service import QabotService
-from qabot.wording import WordingChecker
+from qabot.answer.wording import WordingChecker
 
 from .conftest import ROOT, run_qabot
 

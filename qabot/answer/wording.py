@@ -15,7 +15,6 @@ when a question holds a word the index does not know.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .text import LETTER_WORD
+from ..text import LETTER_WORD
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,161 @@
+"""From retrieved passages to an answer: wording, the reader, sentence choice, typed span, refusal.
+
+* **Wording.** Misspelt words are corrected against the index's vocabulary and a question not in
+  English is answered with a sentence saying so (``wording.py``).
+* **Reader (default).** The shipped extractive reader (``qabot/reader``) reads the question with
+  the top ``reader_passages`` passages in one batched call. Each passage's best span is scored by
+  the reader's margin over "no answer" plus, weighted, its passage's retrieval score relative to
+  the best one and the pattern path's score of the sentence holding it; the winner is the short
+  answer, the sentence holding it the answer sentence, and its passage is cited first. The typed
+  patterns are the sanity check: a how-many span keeps one number, and a how-many or who span
+  holding no number or name is replaced by the patterns' pick in that sentence
+  (``reading.py``).
+* **Patterns (``reader = "off"``).** Every sentence of the top passages is scored by its cosine to
+  the question (sentence vectors are precomputed at index time), the share of the question's
+  words it contains weighted by rarity (IDF from the FTS5 index, words stemmed with Snowball), the
+  retrieval score of its passage, and whether it holds the kind of thing asked for; the span is
+  pulled out of it by patterns (a number with its qualifier and unit, a date, a name, a place):
+  ``sentences.py``, ``spans.py``.
+* **Refusal.** ``confidence`` is a logistic score of the evidence: the reader's no-answer margin
+  (reader on), the answer sentence and passage cosines and the IDF-weighted share of question
+  words found in the chosen passage and its title. Below the threshold the answer is withheld
+  and the passages are offered as "related". Both refusal models were fitted on articles that
+  are never reported (``refusal.py``, ``bench/fit_refusal.py``; README "How answers are
+  chosen").
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..schema import Answer, Citation
+from .answer_config import AnswerConfig
+from .reading import read_best_span
+from .refusal import confidence_from, pattern_features, reader_confidence
+from .sentences import Candidate, best_of, score_sentences
+from .spans import PRONOUN_START, Kind, extract_span, question_kind
+from .terms import QuestionTerms, question_terms
+from .wording import Wording, WordingChecker, language_name
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..index import Generation
+    from ..reader.model import OnnxReader
+    from ..retriever import HybridRetriever
+    from ..schema import Hit
+
+log = logging.getLogger(__name__)
+
+
+class _Choice(NamedTuple):
+    """The answer path's pick: the answer sentence, the span (reader on), the refusal model's
+    inputs, and the confidence with the threshold it must reach."""
+
+    best: Candidate | None
+    span: str | None
+    features: dict[str, float]
+    confidence: float
+    threshold: float
+
+
+class Answerer:
+    """Turns a question into an ``Answer`` using a retriever, an index generation and, when
+    given, the reader."""
+
+    def __init__(self, retriever: HybridRetriever, config: AnswerConfig | None = None,
+                 reader: OnnxReader | None = None) -> None:
+        self.retriever = retriever
+        self.config = config or AnswerConfig()
+        self.reader = reader
+        self._checkers: dict[str, WordingChecker] = {}
+
+    def check_wording(self, generation: Generation, question: str) -> Wording:
+        """``question`` with misspellings corrected against ``generation``, or marked as not
+        English."""
+        checker = self._checkers.get(generation.name)
+        if checker is None:
+            checker = WordingChecker(generation.holds_word, generation.word_counts,
+                                     spelling=self.config.spelling)
+            self._checkers = {generation.name: checker}  # one live generation at a time
+        return checker.check(question)
+
+    def answer(self, generation: Generation, question: str, k: int | None = None,
+               search_text: str | None = None, query_vector: np.ndarray | None = None,
+               hits: list[Hit] | None = None, wording: Wording | None = None) -> Answer:
+        """Answer ``question``; ``search_text`` (a follow-up rewritten with its context) is what
+        is searched for when given. ``query_vector``, ``hits`` and ``wording`` skip work already
+        done (they must belong to the question as corrected)."""
+        k = k or self.config.top_k
+        wording = wording or self.check_wording(generation, question)
+        if not wording.english:
+            assert wording.language is not None
+            return Answer(question=question, text=None, span=None, abstained=True,
+                          notice=f"qabot reads questions in English; this one looks like "
+                                 f"{language_name(wording.language)}. Please ask it in English.")
+        read_as = wording.text if wording.corrections else None
+        question_read = wording.text
+        query = search_text or question_read
+        if query_vector is None:
+            query_vector = self.retriever.embedder.embed_query(query)
+        if hits is None:
+            hits = self.retriever.search(generation, query,
+                                         k=max(k, self.config.passages_considered),
+                                         query_vector=query_vector)
+        if not hits:
+            return Answer(question=question, text=None, span=None, abstained=True,
+                          read_as=read_as)
+        kind = question_kind(question_read)
+        choice = self._choose(generation, question_read, hits, query_vector,
+                              question_terms(query, generation), kind)
+        best, span = choice.best, choice.span
+        sentence = best.text if best is not None else None
+        debug = {"kind": kind.value, "sentence": sentence, "span": span, **choice.features}
+        if best is None or sentence is None or choice.confidence < choice.threshold:
+            return Answer(question=question, text=None, span=None, abstained=True,
+                          related=tuple(citation_from_hit(h) for h in hits[:k]),
+                          confidence=choice.confidence, read_as=read_as, debug=debug)
+        if span is None:
+            span = extract_span(sentence, kind, question_read)
+            if span is None and best.previous and PRONOUN_START.match(sentence):
+                # "He is also considered the mentor…": the name is in the sentence before.
+                span = extract_span(best.hit.passage.text[slice(*best.previous)], kind,
+                                    question_read)
+        return Answer(question=question, text=sentence, span=span, abstained=False,
+                      citations=_answer_first(best.hit, hits, k), confidence=choice.confidence,
+                      read_as=read_as, debug=debug)
+
+    def _choose(self, generation: Generation, question: str, hits: list[Hit],
+                query_vector: np.ndarray, terms: QuestionTerms, kind: Kind) -> _Choice:
+        """The answer sentence (and, reader on, span) with the evidence for it."""
+        config = self.config
+        if self.reader is not None:
+            best, span, features = read_best_span(self.reader, config, generation, question,
+                                                  hits, query_vector, terms, kind)
+            confidence, threshold = reader_confidence(features, config.reader_threshold,
+                                                      config.abstain_threshold)
+            return _Choice(best, span, features, confidence, threshold)
+        considered = hits[: config.passages_considered]
+        best = best_of(score_sentences(generation, considered, query_vector, terms, kind))
+        features = pattern_features(hits, best, terms)
+        return _Choice(best, None, features, confidence_from(features), config.abstain_threshold)
+
+
+def citation_from_hit(hit: Hit, score: float | None = None) -> Citation:
+    """How ``hit`` is cited in an answer (with its retrieval score unless ``score`` is given)."""
+    p = hit.passage
+    return Citation(source=p.source, paragraph=p.paragraph, text=p.text,
+                    score=hit.score if score is None else score, title=p.title, section=p.section)
+
+
+def _answer_first(answer_hit: Hit, hits: list[Hit], k: int) -> tuple[Citation, ...]:
+    """The top ``k`` citations, best first: the passage holding the answer, then the others by
+    retrieval score. The answer step ranked the answer's passage above passages that retrieval
+    scored higher, so it carries the best score of the list: the scores read best first, like
+    the order (a passage retrieval put first keeps its own score)."""
+    others = sorted((h for h in hits if h is not answer_hit), key=lambda h: h.score,
+                    reverse=True)
+    top = max(h.score for h in hits)
+    return (citation_from_hit(answer_hit, score=max(answer_hit.score, top)),
+            *(citation_from_hit(h) for h in others[: k - 1]))
