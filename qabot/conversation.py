@@ -6,9 +6,7 @@ Shared by every front end: the REPL keeps one ``Conversation``, the Telegram bot
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,22 +68,3 @@ class Conversation:
         """The previous answer (for ``:sources`` / ``/sources``), while the memory is live."""
         last = self._live_last()
         return last.answer if last else None
-
-
-class Conversations:
-    """Conversations by chat id, the least recently used dropped beyond ``max_chats``."""
-
-    def __init__(self, ttl_seconds: float = 600.0, max_chats: int = 10_000) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_chats = max_chats
-        self._by_id: OrderedDict[int | str, Conversation] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, chat_id: int | str) -> Conversation:
-        """The conversation of ``chat_id``, created on first use."""
-        with self._lock:
-            conversation = self._by_id.pop(chat_id, None) or Conversation(self.ttl_seconds)
-            self._by_id[chat_id] = conversation
-            while len(self._by_id) > self.max_chats:
-                self._by_id.popitem(last=False)
-            return conversation

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
     from pathlib import Path
 
-    from .evaluate import EvalReport
+    from .evaluation import EvalReport
     from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class QabotService:
                            progress: ProgressFn | None = None) -> EvalReport:
         """Score qabot's eval JSONL ``path`` against the live index (``limit`` questions evenly
         spread, or sampled with ``seed``; None asks them all)."""
-        from .evaluate import evaluate_jsonl
+        from .evaluation import evaluate_jsonl
 
         return evaluate_jsonl(path, self.generation(), self.answerer, limit=limit, seed=seed,
                               progress=progress)
@@ -170,7 +170,7 @@ class QabotService:
         """Index SQuAD ``path``'s paragraphs in a temporary folder with this service's model,
         retrieval and answer settings, and score its questions (``limit``: None asks them all;
         the rest as ``evaluate.evaluate_squad``)."""
-        from .evaluate import evaluate_squad
+        from .evaluation import evaluate_squad
 
         return evaluate_squad(path, self.embedder, self.retriever.config, self.answerer.config,
                               reader=self.reader, articles=articles, limit=limit, seed=seed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qabot.conversation import Conversation, Conversations, is_follow_up
+from qabot.conversation import Conversation, is_follow_up
 from qabot.schema import Answer
 from qabot.service import QabotService
 
@@ -55,16 +55,6 @@ def test_topic_and_last_answer_are_forgotten_after_the_ttl() -> None:
     clock.now = 61  # over 60 s since the remembered turn
     assert conversation.search_text("and how many of them died?") == "and how many of them died?"
     assert conversation.last_answer is None
-
-
-def test_conversations_are_per_chat_and_bounded() -> None:
-    chats = Conversations(max_chats=2)
-    assert chats.get(1) is chats.get(1)
-    assert chats.get(1) is not chats.get(2)
-    first = chats.get(1)
-    chats.get(2)
-    chats.get(3)  # 1 is now the least recently used and is dropped
-    assert chats.get(1) is not first
 
 
 @pytest.mark.model

@@ -12,7 +12,7 @@ from ..errors import QabotError
 from .shared import load, service_for, settings_options
 
 if TYPE_CHECKING:
-    from ..evaluate import EvalReport
+    from ..evaluation import EvalReport
 
 
 @click.command("eval")
@@ -50,7 +50,7 @@ def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
     --threshold sets the refusal threshold of the path in use (reader_threshold with the
     reader on, abstain_threshold with it off).
     """
-    from ..evaluate import is_squad_file
+    from ..evaluation import is_squad_file
     from ..render import tqdm_progress
 
     first = load(config_file, seeds_dir, index_dir, reader=reader_mode, fusion=fusion)
@@ -75,7 +75,7 @@ def eval_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pa
 
 def _articles_unseen_by_reader(file: Path) -> set[str]:
     """Titles of ``file``'s SQuAD articles the shipped reader was neither trained nor tuned on."""
-    from ..evaluate import load_squad
+    from ..evaluation import load_squad
     from ..reader.model import SHIPPED_READER_DIR, ReaderMetadata
 
     seen = set(ReaderMetadata.load(SHIPPED_READER_DIR).seen_articles)

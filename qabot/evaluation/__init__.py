@@ -6,7 +6,8 @@ path, ``metrics.py`` scores one answer (SQuAD EM/F1) and ``report.py`` holds wha
 """
 
 from .data import EvalQuestion, SquadSet, is_squad_file, load_questions_jsonl, load_squad, sample
-from .metrics import contains_answer, exact_match, f1_score, normalize_answer, threshold_for
+from ..squad_scores import exact_match, f1_score, normalize_answer
+from .metrics import contains_answer, threshold_for
 from .report import EvalReport, Outcome
 from .runner import ask_all, evaluate_jsonl, evaluate_squad
 from .squad_index import build_squad_index

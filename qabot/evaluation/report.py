@@ -10,7 +10,8 @@ from typing import Any
 
 from ..schema import Answer
 from .data import EvalQuestion
-from .metrics import contains_answer, exact_match, f1_score, loose, share, threshold_for
+from ..squad_scores import exact_match, f1_score
+from .metrics import contains_answer, loose, share, threshold_for
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluate import exact_match, f1_score
+from ..squad_scores import exact_match, f1_score
 from .data import QAExample
 from .model import OnnxReader
 
