@@ -143,34 +143,9 @@ def train(examples: Sequence[QAExample], model_dir: Path, work_dir: Path, config
     log.info("training on %d questions, %d windows, %d steps", len(examples), len(items), total)
 
     model = load_qa_model(model_dir)
-    model.get_input_embeddings().weight.requires_grad_(False)
-    decay = [p for n, p in model.named_parameters()
-             if p.requires_grad and not any(k in n for k in ("bias", "LayerNorm"))]
-    no_decay = [p for n, p in model.named_parameters()
-                if p.requires_grad and any(k in n for k in ("bias", "LayerNorm"))]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=config.learning_rate)
-    warmup = max(1, int(total * config.warmup))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
-
+    optimizer, scheduler = _optimizer(model, config, total)
     checkpoint = work_dir / "checkpoint.pt"
-    step, elapsed, losses, threads = 0, 0.0, [], {config.threads}
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=True)
-        if state["config"] != _recipe(config):
-            raise ReaderError(f"{checkpoint} belongs to a run with other settings",
-                              hint=f"delete {work_dir} or train with the same settings")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        step, elapsed, losses = int(state["step"]), float(state["elapsed"]), list(state["losses"])
-        threads = set(state.get("threads", [config.threads]))
-        if step < total:
-            threads.add(config.threads)
-        log.info("resuming at step %d of %d", step, total)
+    step, elapsed, losses, threads = _resume(checkpoint, model, optimizer, scheduler, config, total)
 
     resumed_at = step
     pad_id = tokenizer.token_to_id("[PAD]") or 0
@@ -203,6 +178,48 @@ def train(examples: Sequence[QAExample], model_dir: Path, work_dir: Path, config
     log.info("trained %d steps in %.0f s", step, seconds)
     return TrainResult(weights=weights, steps=step, seconds=seconds, losses=losses,
                        threads=tuple(sorted(threads)))
+
+
+def _optimizer(model: Any, config: TrainConfig, total: int) -> tuple[Any, Any]:
+    """AdamW (no decay on biases and LayerNorm, frozen word embeddings) and a linear warm-up
+    then decay schedule over ``total`` steps."""
+    import torch
+
+    model.get_input_embeddings().weight.requires_grad_(False)
+    decay = [p for n, p in model.named_parameters()
+             if p.requires_grad and not any(k in n for k in ("bias", "LayerNorm"))]
+    no_decay = [p for n, p in model.named_parameters()
+                if p.requires_grad and any(k in n for k in ("bias", "LayerNorm"))]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=config.learning_rate)
+    warmup = max(1, int(total * config.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    return optimizer, scheduler
+
+
+def _resume(checkpoint: Path, model: Any, optimizer: Any, scheduler: Any, config: TrainConfig,
+            total: int) -> tuple[int, float, list[float], set[int]]:
+    """Load ``checkpoint`` into the run when it exists: (step, seconds so far, losses, threads)."""
+    import torch
+
+    if not checkpoint.is_file():
+        return 0, 0.0, [], {config.threads}
+    state = torch.load(checkpoint, weights_only=True)
+    if state["config"] != _recipe(config):
+        raise ReaderError(f"{checkpoint} belongs to a run with other settings",
+                          hint=f"delete {checkpoint.parent} or train with the same settings")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    step = int(state["step"])
+    threads = set(state.get("threads", [config.threads]))
+    if step < total:
+        threads.add(config.threads)
+    log.info("resuming at step %d of %d", step, total)
+    return step, float(state["elapsed"]), list(state["losses"]), threads
 
 
 def _save_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, step: int,
