@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 _SCHEMA = """
 CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEGER NOT NULL);
 CREATE TABLE articles(key TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL,
-                      date TEXT, url TEXT);
+                      date TEXT, url TEXT, publisher TEXT);
 CREATE TABLE passages(row INTEGER PRIMARY KEY, article_key TEXT NOT NULL, source TEXT NOT NULL,
                       title TEXT NOT NULL, paragraph INTEGER NOT NULL, window INTEGER NOT NULL,
                       section TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL,
@@ -118,8 +118,9 @@ def _write_tables(sqlite_file: Path, contents: GenerationContents) -> None:
         db.executescript(_SCHEMA)
         db.executemany("INSERT INTO files VALUES (?, ?, ?)",
                        [(s.name, s.content_hash, s.size) for s in contents.seeds])
-        db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?)",
-                       [(a.key, a.source, a.title, a.date, a.url) for a in contents.articles])
+        db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
+                       [(a.key, a.source, a.title, a.date, a.url, a.publisher)
+                        for a in contents.articles])
         sentence_row = 0
         passage_rows = []
         sentence_rows = []
