@@ -158,22 +158,31 @@ def _langchain_retriever_class() -> type:
     from langchain_core.retrievers import BaseRetriever
 
     class QabotLangChainRetriever(BaseRetriever):
-        """qabot's hybrid search as a LangChain retriever; metadata carries the citation."""
+        """qabot's hybrid search as a LangChain retriever, only over the articles
+        ``article_filter`` lets through; metadata carries the citation and its date."""
 
         searcher: Any
         k: int = 4
+        article_filter: Any = None  # an ArticleFilter, or None for every article
 
         def _get_relevant_documents(self, query: str, *,
                                     run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-            hits = self.searcher(query, self.k)
+            hits = self.searcher(query, self.k, self.article_filter)
             return [Document(page_content=hit.passage.text, metadata={
                 "source": hit.passage.source, "paragraph": hit.passage.paragraph,
                 "title": hit.passage.title, "section": hit.passage.section,
+                "published": hit.passage.date, "publisher": hit.passage.publisher,
                 "score": hit.score, "dense_score": hit.dense_score}) for hit in hits]
 
     return QabotLangChainRetriever
 
 
-def as_langchain_retriever(searcher: Callable[[str, int], list[Hit]], k: int = 4) -> Any:
-    """Wrap ``searcher(query, k) -> list[Hit]`` as a LangChain ``BaseRetriever``."""
-    return _langchain_retriever_class()(searcher=searcher, k=k)
+#: ``searcher(query, k, article_filter) -> hits``, e.g. ``QabotService.search``.
+Searcher = Callable[[str, int, ArticleFilter | None], list[Hit]]
+
+
+def as_langchain_retriever(searcher: Searcher, k: int = 4,
+                           article_filter: ArticleFilter | None = None) -> Any:
+    """Wrap ``searcher`` as a LangChain ``BaseRetriever`` that searches only the articles
+    ``article_filter`` lets through (``NoArticlesMatchError`` when none do)."""
+    return _langchain_retriever_class()(searcher=searcher, k=k, article_filter=article_filter)

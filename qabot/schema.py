@@ -28,6 +28,7 @@ class Article:
     date: str | None = None  # publication date, ISO 8601 ("2022-01-08"), when known
     url: str | None = None
     publisher: str | None = None  # e.g. "reuters": front matter, JSON source/url host, or folder
+    dated_by: str | None = None  # where ``date`` came from: "file", "text" or "indexed"
 
 
 @dataclass(frozen=True, slots=True)

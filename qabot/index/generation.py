@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,6 +33,20 @@ from .manifest import (
 from .vectors import search, set_search_params
 
 log = logging.getLogger(__name__)
+
+
+class ArticleSummary(NamedTuple):
+    """One article as listed by :meth:`Generation.article_summaries`. ``date`` is ISO 8601: a
+    day ("2022-01-08") when the file or its dateline gave it, else the UTC time qabot first
+    indexed the file ("2026-12-03T13:45:12.123456Z"; ``dated_by`` says which)."""
+
+    key: str
+    source: str
+    title: str
+    date: str | None
+    publisher: str | None
+    dated_by: str | None
+    passages: int
 
 
 class Generation:
@@ -175,6 +189,14 @@ class Generation:
                            "LEFT JOIN passages p ON p.article_key = a.key "
                            "GROUP BY a.key ORDER BY a.source, a.title")
 
+    def article_summaries(self) -> list[ArticleSummary]:
+        """Every article with its date, publisher and passage count, newest first (then by
+        file name): the order undated files arrived in, too."""
+        return [ArticleSummary(*row) for row in self._query(
+            "SELECT a.key, a.source, a.title, a.date, a.publisher, a.dated_by, count(p.row) "
+            "FROM articles a LEFT JOIN passages p ON p.article_key = a.key GROUP BY a.key "
+            "ORDER BY a.date IS NULL, a.date DESC, a.source, a.key")]
+
     def holds_word(self, word: str) -> bool:
         """True when some passage's text or title holds ``word`` (FTS5 tokenisation: porter
         stems, no accents), so "arrests" is known when "arrested" is indexed."""
@@ -245,12 +267,17 @@ def passage_layout(path: Path) -> tuple[dict[str, tuple[int, int, int]],
 
 def _article_condition(article_filter: ArticleFilter) -> tuple[str, list[Any]]:
     """An SQL condition on ``articles a`` for ``article_filter`` and its parameters. Dates are
-    stored as ISO 8601 text, so comparing strings compares dates."""
+    stored as ISO 8601 text, a day or a UTC timestamp, so comparing strings compares dates:
+    "2022-01-08T09:00:00.000000Z" >= "2022-01-08" and "2022-01-07T23:59:59.000000Z" is not.
+    A publisher matches itself or, as a web host's first label, the host ("reuters" lets
+    "reuters.com" through)."""
     conditions, parameters = ["1"], []
     if article_filter.since is not None:
         conditions.append("a.date >= ?")
         parameters.append(article_filter.since.isoformat())
     if article_filter.publisher is not None:
-        conditions.append("lower(a.publisher) = lower(?)")
-        parameters.append(article_filter.publisher)
+        conditions.append("(lower(a.publisher) = lower(?) "
+                          "OR lower(a.publisher) LIKE ? ESCAPE '\\')")
+        literal = article_filter.publisher.lower().translate({ord(c): "\\" + c for c in "\\%_"})
+        parameters += [article_filter.publisher, literal + ".%"]
     return " AND ".join(conditions), parameters
