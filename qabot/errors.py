@@ -62,3 +62,7 @@ class ReaderError(QabotError):
 class IndexWriteError(QabotError):
     """A new index generation could not be written (read-only folder, full disk, I/O error);
     the live generation is left as it was."""
+
+
+class NoArticlesMatchError(QabotError):
+    """A filter (``--since``, ``--source``) leaves no article to answer from."""

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .schema import Hit
+from .errors import NoArticlesMatchError
+from .schema import ArticleFilter, Hit
 from .text import WORD, content_terms
 
 if TYPE_CHECKING:
@@ -69,12 +70,13 @@ class HybridRetriever:
         self.embedder = embedder
         self.config = config or RetrievalConfig()
 
-    def candidates(self, generation: Generation, query: str,
-                   query_vector: np.ndarray) -> Candidates:
-        """Dense and lexical candidates of ``query`` with passage, sentence and BM25 scores."""
+    def candidates(self, generation: Generation, query: str, query_vector: np.ndarray,
+                   article_filter: ArticleFilter | None = None) -> Candidates:
+        """Dense and lexical candidates of ``query`` with passage, sentence and BM25 scores
+        (only from the articles ``article_filter`` lets through, when given)."""
         depth = self.config.candidates
-        dense = generation.dense_search(query_vector, depth)
-        lexical = generation.lexical_search(fts_query(query), depth)
+        dense = generation.dense_search(query_vector, depth, article_filter)
+        lexical = generation.lexical_search(fts_query(query), depth, article_filter)
         rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]))
         cosine = (np.asarray(generation.passage_vectors[rows] @ query_vector, dtype=np.float32)
                   if rows else np.zeros(0, dtype=np.float32))
@@ -121,11 +123,16 @@ class HybridRetriever:
         return w * dense + (1 - w) * (found.bm25 / top_bm25)
 
     def search(self, generation: Generation, query: str, k: int = 5,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
-        """The ``k`` best paragraphs for ``query``, best first, one hit per paragraph."""
+               query_vector: np.ndarray | None = None,
+               article_filter: ArticleFilter | None = None) -> list[Hit]:
+        """The ``k`` best paragraphs for ``query``, best first, one hit per paragraph, only from
+        the articles ``article_filter`` lets through (``NoArticlesMatchError`` when none)."""
+        if article_filter and not generation.rows_matching(article_filter).size:
+            raise NoArticlesMatchError(f"no article matches {article_filter.describe()}",
+                                       hint="widen or clear the filter")
         if query_vector is None:
             query_vector = self.embedder.embed_query(query)
-        found = self.candidates(generation, query, query_vector)
+        found = self.candidates(generation, query, query_vector, article_filter)
         if not found.rows:
             return []
         fused = self.fuse(found)
@@ -151,22 +158,31 @@ def _langchain_retriever_class() -> type:
     from langchain_core.retrievers import BaseRetriever
 
     class QabotLangChainRetriever(BaseRetriever):
-        """qabot's hybrid search as a LangChain retriever; metadata carries the citation."""
+        """qabot's hybrid search as a LangChain retriever, only over the articles
+        ``article_filter`` lets through; metadata carries the citation and its date."""
 
         searcher: Any
         k: int = 4
+        article_filter: Any = None  # an ArticleFilter, or None for every article
 
         def _get_relevant_documents(self, query: str, *,
                                     run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-            hits = self.searcher(query, self.k)
+            hits = self.searcher(query, self.k, self.article_filter)
             return [Document(page_content=hit.passage.text, metadata={
                 "source": hit.passage.source, "paragraph": hit.passage.paragraph,
                 "title": hit.passage.title, "section": hit.passage.section,
+                "published": hit.passage.date, "publisher": hit.passage.publisher,
                 "score": hit.score, "dense_score": hit.dense_score}) for hit in hits]
 
     return QabotLangChainRetriever
 
 
-def as_langchain_retriever(searcher: Callable[[str, int], list[Hit]], k: int = 4) -> Any:
-    """Wrap ``searcher(query, k) -> list[Hit]`` as a LangChain ``BaseRetriever``."""
-    return _langchain_retriever_class()(searcher=searcher, k=k)
+#: ``searcher(query, k, article_filter) -> hits``, e.g. ``QabotService.search``.
+Searcher = Callable[[str, int, ArticleFilter | None], list[Hit]]
+
+
+def as_langchain_retriever(searcher: Searcher, k: int = 4,
+                           article_filter: ArticleFilter | None = None) -> Any:
+    """Wrap ``searcher`` as a LangChain ``BaseRetriever`` that searches only the articles
+    ``article_filter`` lets through (``NoArticlesMatchError`` when none do)."""
+    return _langchain_retriever_class()(searcher=searcher, k=k, article_filter=article_filter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 
@@ -24,8 +25,10 @@ class Article:
     source: str
     title: str
     paragraphs: tuple[Paragraph, ...]
-    date: str | None = None
+    date: str | None = None  # publication date, ISO 8601 ("2022-01-08"), when known
     url: str | None = None
+    publisher: str | None = None  # e.g. "reuters": front matter, JSON source/url host, or folder
+    dated_by: str | None = None  # where ``date`` came from: "file", "text" or "indexed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,26 @@ class StoredPassage:
     window: int
     text: str
     section: str | None = None
-    date: str | None = None
+    date: str | None = None  # the article's publication date (ISO 8601), when known
+    publisher: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilter:
+    """Which articles a question may be answered from: published on or after ``since``, and
+    from ``publisher`` (case-insensitive). An empty filter lets every article through."""
+
+    since: date | None = None
+    publisher: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.since is not None or self.publisher is not None
+
+    def describe(self) -> str:
+        """How the filter reads in a message: "since 2022-01-07, source reuters"."""
+        parts = ([f"since {self.since.isoformat()}"] if self.since else []) + \
+                ([f"source {self.publisher}"] if self.publisher else [])
+        return ", ".join(parts) or "no filter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +102,28 @@ class Citation:
     score: float
     title: str = ""
     section: str | None = None
+    published: str | None = None  # the article's publication date (ISO 8601), when known
 
     def to_json(self) -> dict[str, Any]:
         """The citation in the documented ``--json`` shape."""
         return {"source": self.source, "paragraph": self.paragraph, "text": self.text,
-                "score": round(float(self.score), 4)}
+                "score": round(float(self.score), 4), "published": self.published}
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierReport:
+    """An older article's different answer to the same question ("earlier reports: more than
+    3,800 (Jan 8)"), shown after the newest article's answer."""
+
+    span: str
+    published: str | None
+    source: str
+    paragraph: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The earlier report in the ``--json`` shape."""
+        return {"span": self.span, "published": self.published, "source": self.source,
+                "paragraph": self.paragraph}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +139,7 @@ class Answer:
     confidence: float = 0.0
     read_as: str | None = None  # the question after spelling correction, when it changed
     notice: str | None = None  # why it was refused, when not "the articles do not say"
+    earlier: tuple[EarlierReport, ...] = ()  # older articles' different answers, newest first
     debug: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -111,4 +151,6 @@ class Answer:
             shown["read_as"] = self.read_as
         if self.notice is not None:
             shown["notice"] = self.notice
+        if self.earlier:
+            shown["earlier"] = [e.to_json() for e in self.earlier]
         return shown

@@ -20,7 +20,7 @@ from .errors import IndexCorruptError
 from .progress import ProgressFn
 from .index import BuildReport, Generation, IndexStore, build_index
 from .retriever import HybridRetriever, RetrievalConfig, as_langchain_retriever
-from .schema import Answer, Hit
+from .schema import Answer, ArticleFilter, Hit
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -113,8 +113,10 @@ class QabotService:
             return False
 
     def ask(self, question: str, k: int | None = None,
-            conversation: Conversation | None = None) -> Answer:
-        """Answer one question (a follow-up when ``conversation`` holds a live topic)."""
+            conversation: Conversation | None = None,
+            article_filter: ArticleFilter | None = None) -> Answer:
+        """Answer one question (a follow-up when ``conversation`` holds a live topic), from the
+        articles ``article_filter`` lets through (``NoArticlesMatchError`` when none)."""
         # Undecodable input arrives as lone surrogates, which the tokenizer refuses; a "?" in
         # their place keeps the rest of the question answerable.
         question = question.encode("utf-8", "replace").decode("utf-8")
@@ -123,14 +125,15 @@ class QabotService:
         search_text = (conversation.search_text(wording.text) if conversation
                        else wording.text)
         answer = self.answerer.answer(generation, question, k=k, search_text=search_text,
-                                      wording=wording)
+                                      wording=wording, article_filter=article_filter)
         if conversation is not None and wording.english:
             conversation.remember(wording.text, search_text, answer)
         return answer
 
-    def search(self, query: str, k: int = 4) -> list[Hit]:
+    def search(self, query: str, k: int = 4,
+               article_filter: ArticleFilter | None = None) -> list[Hit]:
         """The best ``k`` passages for ``query`` (no answer extraction)."""
-        return self.retriever.search(self.generation(), query, k=k)
+        return self.retriever.search(self.generation(), query, k=k, article_filter=article_filter)
 
     def index(self, rebuild: bool = False, progress: ProgressFn | None = None,
               lock_wait_seconds: float | None = None) -> BuildReport:

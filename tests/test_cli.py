@@ -65,7 +65,7 @@ def test_mission_question_in_json(messy: tuple[Path, str]) -> None:
     assert set(answer) == {"question", "answer", "span", "abstained", "citations"}
     assert answer["abstained"] is False and "3,800" in answer["answer"]
     first = answer["citations"][0]
-    assert set(first) == {"source", "paragraph", "text", "score"}
+    assert set(first) == {"source", "paragraph", "text", "score", "published"}
     assert first["source"] == SEED.name
     assert "more than 3,800 people have been arrested" in first["text"]
     scores = [c["score"] for c in answer["citations"]]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..schema import Answer, Citation
+from ..schema import Answer, ArticleFilter, Citation
 from .answer_config import AnswerConfig
 from .reading import read_best_span
 from .refusal import confidence_from, pattern_features, reader_confidence
@@ -83,10 +83,12 @@ class Answerer:
 
     def answer(self, generation: Generation, question: str, k: int | None = None,
                search_text: str | None = None, query_vector: np.ndarray | None = None,
-               hits: list[Hit] | None = None, wording: Wording | None = None) -> Answer:
+               hits: list[Hit] | None = None, wording: Wording | None = None,
+               article_filter: ArticleFilter | None = None) -> Answer:
         """Answer ``question``; ``search_text`` (a follow-up rewritten with its context) is what
         is searched for when given. ``query_vector``, ``hits`` and ``wording`` skip work already
-        done (they must belong to the question as corrected)."""
+        done (they must belong to the question as corrected). ``article_filter`` limits the
+        articles searched (raises ``NoArticlesMatchError`` when it leaves none)."""
         k = k or self.config.top_k
         wording = wording or self.check_wording(generation, question)
         if not wording.english:
@@ -102,7 +104,7 @@ class Answerer:
         if hits is None:
             hits = self.retriever.search(generation, query,
                                          k=max(k, self.config.passages_considered),
-                                         query_vector=query_vector)
+                                         query_vector=query_vector, article_filter=article_filter)
         if not hits:
             return Answer(question=question, text=None, span=None, abstained=True,
                           read_as=read_as)
@@ -146,7 +148,8 @@ def citation_from_hit(hit: Hit, score: float | None = None) -> Citation:
     """How ``hit`` is cited in an answer (with its retrieval score unless ``score`` is given)."""
     p = hit.passage
     return Citation(source=p.source, paragraph=p.paragraph, text=p.text,
-                    score=hit.score if score is None else score, title=p.title, section=p.section)
+                    score=hit.score if score is None else score, title=p.title, section=p.section,
+                    published=p.date)
 
 
 def _answer_first(answer_hit: Hit, hits: list[Hit], k: int) -> tuple[Citation, ...]:

@@ -9,10 +9,13 @@ logged warning, and the rest of the corpus is kept.
 The way through the package: :mod:`.files` (discover, hash, read bytes) → :mod:`.decoding`
 (bytes → text) → :mod:`.formats` (one parser per format: :mod:`.plain`, :mod:`.markdown`,
 :mod:`.html`, :mod:`.jsonl`, sharing :mod:`.cleaning`, :mod:`.paragraphs` and
-:mod:`.boilerplate`) → :mod:`.reading` (the entry: :func:`read_corpus`, :func:`read_file`,
-:func:`parse_bytes`). :func:`split_passages` (:mod:`.passages`) then turns paragraphs into the
-passages that get embedded and cited, cutting paragraphs that exceed the model's token budget
-into overlapping windows of whole sentences (found with ``pysbd``, see :func:`sentences`).
+:mod:`.boilerplate`; :mod:`.html_meta` reads a page's own date and publisher) →
+:mod:`.dating` (every article's date as an ISO day, from its metadata or a dateline, and its
+publisher, else its seeds sub-folder) → :mod:`.reading` (the entry: :func:`read_corpus`,
+:func:`read_file`, :func:`parse_bytes`). :func:`split_passages` (:mod:`.passages`) then turns
+paragraphs into the passages that get embedded and cited, cutting paragraphs that exceed the
+model's token budget into overlapping windows of whole sentences (found with ``pysbd``, see
+:func:`sentences`).
 """
 
 from .files import DEFAULT_MAX_BYTES, SeedFile, discover, display_name

@@ -1,4 +1,5 @@
-"""HTML seeds (``.html``, ``.htm``): the visible paragraphs of a page, its title, date and URL.
+"""HTML seeds (``.html``, ``.htm``): the visible paragraphs of a page, its title, date and URL
+(read by :mod:`.html_meta`).
 
 Every walk over the tree is iterative and linear, so a deeply nested page is no limit.
 """
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..schema import Article
 from .cleaning import clean
+from .html_meta import page_meta
 from .paragraphs import headline, number_paragraphs
 
 if TYPE_CHECKING:
@@ -27,8 +29,6 @@ _BLOCK_TAGS = frozenset({
     "td", "tfoot", "th", "thead", "tr", "ul",
 }) | _HEADING_TAGS
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
-_DATE_META_NAMES = frozenset({"date", "pubdate", "publishdate", "publish-date", "dc.date",
-                              "article:published_time", "datepublished"})
 
 
 def _strip_invisible(soup: BeautifulSoup) -> None:
@@ -113,27 +113,6 @@ def html_fragment_text(fragment: str) -> str:
     return _visible_text(soup)
 
 
-def _html_meta(soup: BeautifulSoup) -> tuple[str | None, str | None, str | None]:
-    """(<title> text, date, canonical url) from the document head."""
-    title_tag = soup.find("title")
-    doc_title = clean(title_tag.get_text()) if title_tag else None
-    date: str | None = None
-    url: str | None = None
-    for meta in soup.find_all("meta"):
-        key = str(meta.get("name") or meta.get("property") or meta.get("itemprop") or "").lower()
-        content = clean(str(meta.get("content") or ""))
-        if not content:
-            continue
-        if date is None and key in _DATE_META_NAMES:
-            date = content
-        elif url is None and key == "og:url":
-            url = content
-    canonical = soup.find("link", rel="canonical")
-    if canonical is not None and canonical.get("href"):
-        url = clean(str(canonical.get("href"))) or None
-    return doc_title or None, date, url
-
-
 class _HtmlWalker:
     """Collects the title, section headings and paragraphs of a cleaned HTML tree in order."""
 
@@ -210,11 +189,12 @@ def parse_html(name: str, text: str) -> Article:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
-    doc_title, date, url = _html_meta(soup)
+    meta = page_meta(soup)
     _strip_invisible(soup)
     walker = _HtmlWalker()
     walker.walk(soup.body if soup.body is not None else soup)
     walker.finish()
-    title = walker.h1 or doc_title or Path(name).stem
+    title = walker.h1 or meta.title or Path(name).stem
     return Article(key=name, source=name, title=headline(name, title),
-                   paragraphs=number_paragraphs(name, walker.items), date=date, url=url)
+                   paragraphs=number_paragraphs(name, walker.items), date=meta.date,
+                   url=meta.url, publisher=meta.publisher)

@@ -9,19 +9,30 @@ from typing import Any
 
 from ..schema import Article
 from .cleaning import SURROGATE_RE, clean
+from .dating import url_host
 from .paragraphs import ends_with_punctuation, headline, is_short, lines_to_paragraphs
 from .skipped import SkippedFile, skip
 
 log = logging.getLogger(__name__)
 
+#: The fields a feed may give the publication date in, first found wins.
+_DATE_KEYS = ("date", "published", "published_at")
+
 
 def _optional_str(record: dict[str, Any], key: str) -> str | None:
     value = record.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "date":
-        value = str(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and key in _DATE_KEYS:
+        value = str(value)  # a Unix timestamp
     if not isinstance(value, str):
         return None
     return clean(value) or None
+
+
+def _date_and_publisher(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The record's raw publication date and its publisher (``source``, else the url's host)."""
+    dates = (_optional_str(record, key) for key in _DATE_KEYS)
+    return (next((d for d in dates if d), None),
+            _optional_str(record, "source") or url_host(_optional_str(record, "url")))
 
 
 def parse_jsonl(name: str, text: str) -> tuple[list[Article], list[SkippedFile]]:
@@ -69,8 +80,8 @@ def parse_jsonl(name: str, text: str) -> tuple[list[Article], list[SkippedFile]]
         if not paragraphs:
             skipped.append(skip(where, "no paragraphs found"))
             continue
+        date, publisher = _date_and_publisher(record)
         articles.append(Article(key=where, source=name, title=headline(where, title),
-                                paragraphs=paragraphs,
-                                date=_optional_str(record, "date"),
-                                url=_optional_str(record, "url")))
+                                paragraphs=paragraphs, date=date,
+                                url=_optional_str(record, "url"), publisher=publisher))
     return articles, skipped

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..schema import Article
 from .cleaning import clean
+from .dating import url_host
 from .html import html_fragment_text
 from .paragraphs import headline, number_paragraphs
 
@@ -100,9 +101,11 @@ def parse_markdown(name: str, text: str) -> Article:
 
     if title is None:
         title, items = _title_from_body(name, items, first_block_single_line)
+    url = meta.get("url") or None
     return Article(key=name, source=name, title=headline(name, title),
                    paragraphs=number_paragraphs(name, items),
-                   date=meta.get("date") or None, url=meta.get("url") or None)
+                   date=meta.get("date") or meta.get("published") or None, url=url,
+                   publisher=meta.get("publisher") or meta.get("source") or url_host(url))
 
 
 def _title_from_body(name: str, items: list[tuple[str, str | None]],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..schema import Article
 from .cleaning import clean
+from .dating import date_and_publisher
 from .decoding import decode
 from .files import DEFAULT_MAX_BYTES, SeedFile, discover, read_bytes
 from .formats import parser_for
@@ -62,7 +63,8 @@ def parse_bytes(name: str, data: bytes) -> tuple[list[Article], list[SkippedFile
         return [], [skip(name, "empty file")]
     parse = parser_for(Path(name).suffix.lower())
     try:
-        return parse(name, text)
+        articles, skipped = parse(name, text)
+        return [date_and_publisher(article) for article in articles], skipped
     except Exception as exc:  # a parser bug on odd input must not abort the whole build
         log.debug("parser failed on %s", name, exc_info=True)
         return [], [skip(name, f"cannot parse: {type(exc).__name__}: {exc}")]

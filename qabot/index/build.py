@@ -18,6 +18,7 @@ from .. import corpus
 from ..errors import CorpusError
 from ..progress import ProgressFn
 from ..schema import Passage
+from .arrival import date_by_arrival, first_indexed
 from .manifest import FORMAT_VERSION, chunking
 from .plan import embed_new, plan_vectors
 from .reuse import Live, inspect_live, load_previous
@@ -108,6 +109,8 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
                       live: Live, rebuild: bool, max_file_bytes: int,
                       progress: ProgressFn | None, started: float) -> BuildReport:
     articles, skipped, records = read_seeds(seeds, max_file_bytes, progress)
+    arrived = first_indexed(store, live, [record.name for record in records])
+    articles = date_by_arrival(articles, arrived)
     passages: list[Passage] = []
     for article in articles:
         passages.extend(corpus.split_passages(article, embedder.count_tokens,
@@ -125,7 +128,7 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
     passage_vectors, sentence_vectors = plan.assemble(new_vectors, previous, embedder.dimension)
 
     contents = GenerationContents(articles, passages, plan.sentence_spans, passage_vectors,
-                                  sentence_vectors, records, skipped)
+                                  sentence_vectors, records, skipped, arrived)
     name = store.next_name()
     write_and_switch(store, name, lambda tmp: write_generation(
         tmp, contents, embedder, max_file_bytes=max_file_bytes,

@@ -13,12 +13,12 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexMismatchError
-from ..schema import StoredPassage
+from ..schema import ArticleFilter, StoredPassage
 from ..text import LETTER_WORD
 from .manifest import (
     FAISS_FILE,
@@ -33,6 +33,20 @@ from .manifest import (
 from .vectors import search, set_search_params
 
 log = logging.getLogger(__name__)
+
+
+class ArticleSummary(NamedTuple):
+    """One article as listed by :meth:`Generation.article_summaries`. ``date`` is ISO 8601: a
+    day ("2022-01-08") when the file or its dateline gave it, else the UTC time qabot first
+    indexed the file ("2026-12-03T13:45:12.123456Z"; ``dated_by`` says which)."""
+
+    key: str
+    source: str
+    title: str
+    date: str | None
+    publisher: str | None
+    dated_by: str | None
+    passages: int
 
 
 class Generation:
@@ -93,20 +107,39 @@ class Generation:
         with self._db_lock:
             self._db.close()
 
-    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top ``k`` passage rows by inner product (cosine: vectors are normalized)."""
-        return search(self.faiss_index, query_vector, k)
+    def dense_search(self, query_vector: np.ndarray, k: int,
+                     article_filter: ArticleFilter | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` passage rows by inner product (cosine: vectors are normalized), only from
+        the articles ``article_filter`` lets through (searched exactly) when given."""
+        if not article_filter:
+            return search(self.faiss_index, query_vector, k)
+        rows = self.rows_matching(article_filter)
+        scores = self.passage_vectors[rows] @ query_vector
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(rows[i]), float(scores[i])) for i in top]
 
-    def lexical_search(self, match_query: str, k: int) -> list[tuple[int, float]]:
-        """Top ``k`` passage rows by FTS5 BM25 for an FTS5 MATCH expression (higher is better)."""
+    def rows_matching(self, article_filter: ArticleFilter) -> np.ndarray:
+        """The passage rows of the articles ``article_filter`` lets through, in row order."""
+        where, parameters = _article_condition(article_filter)
+        found = self._query(f"SELECT p.row FROM passages p JOIN articles a "
+                            f"ON a.key = p.article_key WHERE {where} ORDER BY p.row", parameters)
+        return np.asarray([r for (r,) in found], dtype=np.int64)
+
+    def lexical_search(self, match_query: str, k: int,
+                       article_filter: ArticleFilter | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` passage rows by FTS5 BM25 for an FTS5 MATCH expression (higher is better),
+        only from the articles ``article_filter`` lets through when given."""
         if not match_query:
             return []
+        where, parameters = _article_condition(article_filter or ArticleFilter())
         with self._db_lock:
             try:
                 rows = self._db.execute(
                     "SELECT rowid, -bm25(passages_fts, 1.0, 0.5, 0.5) FROM passages_fts "
-                    "WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts, 1.0, 0.5, 0.5) "
-                    "LIMIT ?", (match_query, k)).fetchall()
+                    "WHERE passages_fts MATCH ? AND rowid IN (SELECT p.row FROM passages p "
+                    f"JOIN articles a ON a.key = p.article_key WHERE {where}) "
+                    "ORDER BY bm25(passages_fts, 1.0, 0.5, 0.5) LIMIT ?",
+                    (match_query, *parameters, k)).fetchall()
             except sqlite3.OperationalError as exc:
                 log.warning("lexical search failed for %r: %s", match_query, exc)
                 return []
@@ -127,10 +160,11 @@ class Generation:
             return {}
         found = self._query_rows(
             "SELECT p.row, p.source, p.title, p.paragraph, p.window, p.text, p.section, "
-            "a.date FROM passages p JOIN articles a ON a.key = p.article_key "
+            "a.date, a.publisher FROM passages p JOIN articles a ON a.key = p.article_key "
             "WHERE p.row IN ({marks})", rows)
         return {r[0]: StoredPassage(row=r[0], source=r[1], title=r[2], paragraph=r[3],
-                                    window=r[4], text=r[5], section=r[6], date=r[7])
+                                    window=r[4], text=r[5], section=r[6], date=r[7],
+                                    publisher=r[8])
                 for r in found}
 
     def sentences(self, rows: Sequence[int]) -> dict[int, list[tuple[int, int, int]]]:
@@ -154,6 +188,14 @@ class Generation:
         return self._query("SELECT a.source, a.title, count(p.row) FROM articles a "
                            "LEFT JOIN passages p ON p.article_key = a.key "
                            "GROUP BY a.key ORDER BY a.source, a.title")
+
+    def article_summaries(self) -> list[ArticleSummary]:
+        """Every article with its date, publisher and passage count, newest first (then by
+        file name): the order undated files arrived in, too."""
+        return [ArticleSummary(*row) for row in self._query(
+            "SELECT a.key, a.source, a.title, a.date, a.publisher, a.dated_by, count(p.row) "
+            "FROM articles a LEFT JOIN passages p ON p.article_key = a.key GROUP BY a.key "
+            "ORDER BY a.date IS NULL, a.date DESC, a.source, a.key")]
 
     def holds_word(self, word: str) -> bool:
         """True when some passage's text or title holds ``word`` (FTS5 tokenisation: porter
@@ -221,3 +263,21 @@ def passage_layout(path: Path) -> tuple[dict[str, tuple[int, int, int]],
     finally:
         db.close()
     return rows_by_hash, spans
+
+
+def _article_condition(article_filter: ArticleFilter) -> tuple[str, list[Any]]:
+    """An SQL condition on ``articles a`` for ``article_filter`` and its parameters. Dates are
+    stored as ISO 8601 text, a day or a UTC timestamp, so comparing strings compares dates:
+    "2022-01-08T09:00:00.000000Z" >= "2022-01-08" and "2022-01-07T23:59:59.000000Z" is not.
+    A publisher matches itself or, as a web host's first label, the host ("reuters" lets
+    "reuters.com" through)."""
+    conditions, parameters = ["1"], []
+    if article_filter.since is not None:
+        conditions.append("a.date >= ?")
+        parameters.append(article_filter.since.isoformat())
+    if article_filter.publisher is not None:
+        conditions.append("(lower(a.publisher) = lower(?) "
+                          "OR lower(a.publisher) LIKE ? ESCAPE '\\')")
+        literal = article_filter.publisher.lower().translate({ord(c): "\\" + c for c in "\\%_"})
+        parameters += [article_filter.publisher, literal + ".%"]
+    return " AND ".join(conditions), parameters

@@ -18,7 +18,7 @@ from ..errors import IndexCorruptError
 if TYPE_CHECKING:
     from ..embedding import Embedder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3  # 2: articles.publisher; 3: articles.dated_by, files.first_indexed
 MANIFEST = "manifest.json"
 SQLITE = "passages.sqlite"
 PASSAGE_VECTORS = "passage_vectors.npy"

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,9 +40,11 @@ if TYPE_CHECKING:
     from .seeds import SeedRead
 
 _SCHEMA = """
-CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEGER NOT NULL,
+                   first_indexed TEXT NOT NULL);
 CREATE TABLE articles(key TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL,
-                      date TEXT, url TEXT);
+                      date TEXT, url TEXT, publisher TEXT, dated_by TEXT);
+CREATE INDEX articles_by_date ON articles(date);
 CREATE TABLE passages(row INTEGER PRIMARY KEY, article_key TEXT NOT NULL, source TEXT NOT NULL,
                       title TEXT NOT NULL, paragraph INTEGER NOT NULL, window INTEGER NOT NULL,
                       section TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL,
@@ -67,6 +69,7 @@ class GenerationContents:
     sentence_vectors: np.ndarray
     seeds: Sequence[SeedRead]
     skipped: Sequence[corpus.SkippedFile]
+    first_indexed: Mapping[str, str]  # seed file name → when qabot first indexed it
 
     @property
     def file_table(self) -> dict[str, str]:
@@ -116,10 +119,12 @@ def _write_tables(sqlite_file: Path, contents: GenerationContents) -> None:
     db = sqlite3.connect(sqlite_file)
     try:
         db.executescript(_SCHEMA)
-        db.executemany("INSERT INTO files VALUES (?, ?, ?)",
-                       [(s.name, s.content_hash, s.size) for s in contents.seeds])
-        db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?)",
-                       [(a.key, a.source, a.title, a.date, a.url) for a in contents.articles])
+        db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)",
+                       [(s.name, s.content_hash, s.size, contents.first_indexed[s.name])
+                        for s in contents.seeds])
+        db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(a.key, a.source, a.title, a.date, a.url, a.publisher, a.dated_by)
+                        for a in contents.articles])
         sentence_row = 0
         passage_rows = []
         sentence_rows = []
