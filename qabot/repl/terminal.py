@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 PROMPT = "qabot> "
 
 
+def prompt_for(repl: Repl) -> str:
+    """``qabot> ``, or ``qabot [since 2022-01-07]> `` while a filter narrows the articles."""
+    active = repl.state.article_filter
+    return f"qabot [{active.describe()}]> " if active else PROMPT
+
+
 def _prompt_session(history_file: Path) -> PromptSession[str]:
     """A line editor with history in ``history_file`` (in memory only if it cannot be written)."""
     from prompt_toolkit import PromptSession
@@ -47,7 +53,7 @@ def run_interactive(service: QabotService, k: int | None = None,
     session = _prompt_session(history_file or service.settings.history_file)
     while True:
         try:
-            line = session.prompt(PROMPT)
+            line = session.prompt(prompt_for(repl))
         except KeyboardInterrupt:
             continue  # Ctrl-C abandons the line; the prompt comes back
         except EOFError:
