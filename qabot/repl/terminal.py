@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from ..render import printable
 from .session import Repl
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ PROMPT = "qabot> "
 def prompt_for(repl: Repl) -> str:
     """``qabot> ``, or ``qabot [since 2022-01-07]> `` while a filter narrows the articles."""
     active = repl.state.article_filter
-    return f"qabot [{active.describe()}]> " if active else PROMPT
+    return f"qabot [{printable(active.describe())}]> " if active else PROMPT
 
 
 def _prompt_session(history_file: Path) -> PromptSession[str]:
