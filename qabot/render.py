@@ -1,5 +1,6 @@
-"""Plain-text formatting of answers and build reports, shared by the CLI and the piped REPL,
-and the front ends' one logging set-up (``configure_logging``).
+"""Plain-text formatting of answers (citations dated), build reports and stats, shared by the
+CLI and the piped REPL; the article filters the REPL and the bot set (``changed_filter``); and
+the front ends' one logging set-up (``configure_logging``).
 
 File names and seed text are untrusted: ``printable`` escapes the characters that would move the
 cursor, recolour or reorder a terminal's text, and every printer here (and the REPL's and the
@@ -15,14 +16,17 @@ import sys
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from dataclasses import replace
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from .schema import Answer, Citation
+from .dates import from_iso, parse_date, short
+from .schema import Answer, ArticleFilter, Citation
 
 if TYPE_CHECKING:
     from .index import BuildReport
     from .progress import ProgressFn
-    from .service import IndexStats
+    from .service import ArticleRow, IndexStats
 
 NOT_IN_CORPUS = "The articles do not say."
 # One wording for passages offered with a refusal, in the CLI, the REPL and the Telegram bot.
@@ -40,11 +44,8 @@ _NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group(0)
-    named = _NAMED_ESCAPES.get(char)
-    if named is not None:
-        return named
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def printable(text: str) -> str:
@@ -85,9 +86,53 @@ def quote(text: str, limit: int = 240) -> str:
     return textwrap.shorten(" ".join(text.split()), width=limit, placeholder=" …")
 
 
+def published_text(published: str | None) -> str | None:
+    """An ISO publication date shown short ("Jan 8, 2022"); None when unknown or unreadable."""
+    day = from_iso(published)
+    return short(day) if day is not None else None
+
+
 def citation_label(citation: Citation) -> str:
-    """``file ¶N`` — where a citation comes from (the file name made ``printable``)."""
-    return f"{printable(citation.source)} ¶{citation.paragraph}"
+    """``file ¶N · Jan 8, 2022`` — where a citation comes from (the file name made
+    ``printable``) and, when known, when its article was published."""
+    label = f"{printable(citation.source)} ¶{citation.paragraph}"
+    shown = published_text(citation.published)
+    return f"{label} · {shown}" if shown else label
+
+
+def earlier_text(answer: Answer) -> str | None:
+    """"earlier reports: more than 3,800 (Jan 8, file.jsonl ¶2)": older articles' different
+    answers, ``printable``; None when there are none."""
+    where = [filter(None, [published_text(e.published), f"{printable(e.source)} ¶{e.paragraph}"])
+             for e in answer.earlier]
+    reports = [f"{one_line(e.span)} ({', '.join(w)})" for e, w in zip(answer.earlier, where)]
+    return f"earlier reports: {'; '.join(reports)}" if reports else None
+
+
+def changed_filter(current: ArticleFilter, which: str, arg: str,
+                   today: date | None = None) -> ArticleFilter:
+    """``current`` with ``which`` ("since" or "source") set from ``arg``, or cleared by "off";
+    ValueError (its message fit to show) when a since ``arg`` names no date."""
+    arg = " ".join(arg.split())
+    if which == "source":
+        return replace(current, publisher=None if arg.lower() == "off" else arg)
+    day = None if arg.lower() == "off" else parse_date(arg, today)
+    if day is None and arg.lower() != "off":
+        raise ValueError(f"{printable(arg)!r} is not a date: try 2022-01-07, Jan 7 or "
+                         "yesterday (or off to clear it)")
+    return replace(current, since=day)
+
+
+def filter_status(article_filter: ArticleFilter) -> str:
+    """What a REPL or chat is answering from now: "Answering only from articles since …"."""
+    return (f"Answering only from articles {printable(article_filter.describe())}."
+            if article_filter else "Answering from every article.")
+
+
+def no_match_text(article_filter: ArticleFilter, clear: str) -> str:
+    """The message for a filter that leaves no article, with how to ``clear`` it."""
+    return (f"No article matches {printable(article_filter.describe())}; clear the filter "
+            f"with {clear}.")
 
 
 def read_as_text(answer: Answer) -> str:
@@ -119,6 +164,9 @@ def format_answer(answer: Answer, bold: tuple[str, str] = ("", ""), full: bool =
     lines.append(text)
     if span:
         lines.append(f"Short answer: {bold[0]}{span}{bold[1]}")
+    earlier = earlier_text(answer)
+    if earlier:
+        lines.append(earlier)
     lines.append("")
     lines.append("Sources:")
     lines.extend(_citation_lines(answer.citations, full))
@@ -180,9 +228,9 @@ def format_report(report: BuildReport) -> str:
 
 
 def format_stats(stats: IndexStats, seeds_dir: Path | None = None, index_dir: Path | None = None,
-                 articles: Sequence[tuple[str, str, int]] = ()) -> str:
+                 articles: Sequence[ArticleRow] = ()) -> str:
     """What the live index holds, one aligned line per fact (``qabot stats``, ``:stats``); then
-    the folders, and ``articles`` as ``(file, title, passages)`` rows when given."""
+    the folders, and ``articles`` (file, publication date, passages, title) when given."""
     lines = [f"articles:   {stats.articles:,}", f"passages:   {stats.passages:,}",
              f"sentences:  {stats.sentences:,}", f"model:      {stats.model_id}",
              f"generation: {stats.generation} (built {stats.created_at})"]
@@ -191,11 +239,13 @@ def format_stats(stats: IndexStats, seeds_dir: Path | None = None, index_dir: Pa
     if index_dir is not None:
         lines.append(f"index:      {printable(str(index_dir))}")
     if articles:
-        width = max(len(printable(source)) for source, _, _ in articles)
+        width = max(len(printable(a.source)) for a in articles)
+        days = [published_text(a.published) or "undated" for a in articles]
+        day_width = max(len("published"), *map(len, days))
         lines.append("")
-        lines.append(f"{'file':<{width}}  {'passages':>8}  title")
-        lines.extend(f"{printable(source):<{width}}  {count:>8,}  {printable(quote(title, 80))}"
-                     for source, title, count in articles)
+        lines.append(f"{'file':<{width}}  {'published':<{day_width}}  {'passages':>8}  title")
+        lines.extend(f"{printable(a.source):<{width}}  {day:<{day_width}}  {a.passages:>8,}  "
+                     f"{printable(quote(a.title, 80))}" for a, day in zip(articles, days))
     return "\n".join(lines)
 
 

@@ -42,7 +42,18 @@ class IndexStats:
     model_id: str
     generation: str
     created_at: str
-    newest: str | None
+    newest: str | None  # the newest article's title (the last one indexed when none is dated)
+    newest_published: str | None = None  # its publication date (ISO 8601), when known
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRow:
+    """One article as ``qabot stats`` lists it: file, title, publication date, passages."""
+
+    source: str
+    title: str
+    published: str | None
+    passages: int
 
 
 class QabotService:
@@ -89,6 +100,15 @@ class QabotService:
     def article_passage_counts(self) -> list[tuple[str, str, int]]:
         """``(file, title, passages)`` for every article of the live index."""
         return self.generation().article_passage_counts()
+
+    def article_rows(self) -> list[ArticleRow]:
+        """Every article of the live index with its publication date and passage count, newest
+        first (undated ones last)."""
+        generation = self.generation()
+        counts = {(source, title): count
+                  for source, title, count in generation.article_passage_counts()}
+        return [ArticleRow(source, title, published, counts.get((source, title), 0))
+                for source, title, published in (row[:3] for row in generation.articles())]
 
     def prepare(self) -> Path | None:
         """Export the ONNX encoder now (cached) and return its file; None when the encoder
@@ -149,12 +169,14 @@ class QabotService:
         manifest = generation.manifest
         articles = generation.articles()
         dated = [a for a in articles if a[2]]
-        newest = (dated[0][1] if dated else articles[-1][1]) if articles else None
+        newest = (dated[0] if dated else articles[-1]) if articles else None
         return IndexStats(articles=manifest["counts"]["articles"],
                           passages=manifest["counts"]["passages"],
                           sentences=manifest["counts"]["sentences"],
                           model_id=manifest["model_id"], generation=generation.name,
-                          created_at=manifest["created_at"], newest=newest)
+                          created_at=manifest["created_at"],
+                          newest=newest[1] if newest else None,
+                          newest_published=newest[2] if newest else None)
 
     def evaluate_questions(self, path: Path, *, limit: int | None = None,
                            seed: int | None = None,

@@ -247,7 +247,8 @@ def test_stats_lists_the_articles_and_the_folders(real_seed_index: Path) -> None
     assert re.search(rf"^seeds: +{re.escape(str(seeds.resolve()))}$", result.stdout, re.M)
     assert re.search(rf"^index: +{re.escape(str(real_seed_index.resolve()))}$", result.stdout,
                      re.M)
-    assert re.search(rf"^{re.escape(SEED.name)} +25 +{re.escape(TITLE)}$", result.stdout, re.M)
+    assert re.search(rf"^{re.escape(SEED.name)} +undated +25 +{re.escape(TITLE)}$", result.stdout,
+                     re.M)
 
 
 # -- 7. an eval file that ships with the repository -------------------------------------------

@@ -504,3 +504,14 @@ def test_error_handler_logs_and_tells_the_user_without_internals(
     reply = _one(api.messages(40))
     assert "something went wrong" in reply.plain and "/srv/secret" not in reply.plain
     assert any("disk /srv/secret/index is on fire" in str(r.exc_info) for r in caplog.records)
+
+
+def test_sources_name_the_file_paragraph_and_publication_date() -> None:
+    cited = Citation("monday.md", 2, "More than 3,800 people have been arrested.", 0.8,
+                     title="Protests spread", published="2022-01-08")
+    undated = Citation("notes.txt", 1, "No date here.", 0.5, title="Notes")
+    answer = Answer("how many?", "More than 3,800 people have been arrested.", "3,800", False,
+                    citations=(cited, undated))
+    text = parse_html("\n\n".join(sources_html(answer)))
+    assert "monday.md, paragraph 2 · Jan 8, 2022" in text
+    assert "notes.txt, paragraph 1\n" in text  # no date, no dot

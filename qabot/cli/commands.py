@@ -12,10 +12,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import QabotError
-from .shared import clean_question, load, run_index, service_for, settings_options, tolerant_stdin
+from ..errors import NoArticlesMatchError, QabotError
+from .shared import (
+    DateParam,
+    clean_question,
+    load,
+    run_index,
+    service_for,
+    settings_options,
+    tolerant_stdin,
+)
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from ..service import QabotService
 
 
@@ -69,24 +79,38 @@ def _watch(service: QabotService) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
 @click.option("-k", "--top-k", type=click.IntRange(1, 20), default=None,
               help="Number of citations (default: top_k setting).")
+@click.option("--since", type=DateParam(), default=None,
+              help='Answer only from articles published on or after DATE ("2022-01-07", '
+                   '"Jan 7", "yesterday").')
+@click.option("--source", "publisher", metavar="NAME", default=None,
+              help="Answer only from articles of this source (e.g. reuters; any case).")
 def ask_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
-                question: tuple[str, ...], as_json: bool, top_k: int | None) -> None:
-    """Answer QUESTION with cited passages.
+                question: tuple[str, ...], as_json: bool, top_k: int | None,
+                since: date | None, publisher: str | None) -> None:
+    """Answer QUESTION with cited passages, each with its article's publication date.
 
     With no QUESTION, reads questions from standard input, one per line, and answers each as it
-    arrives (a newer index is picked up between questions).
+    arrives (a newer index is picked up between questions). --since and --source narrow the
+    articles answered from; when they leave none, that is an error, not a refusal.
     """
+    from ..schema import ArticleFilter
+
     settings = load(config_file, seeds_dir, index_dir)
     service = service_for(settings)
     color = sys.stdout.isatty() and not as_json
+    article_filter = ArticleFilter(since=since, publisher=publisher)
 
     def answer_one(raw: str) -> None:
-        from ..render import answer_json, format_answer, json_line
+        from ..render import answer_json, format_answer, json_line, no_match_text
 
         text = clean_question(raw)
         if not text:
             return
-        answer = service.ask(text, k=top_k)
+        try:
+            answer = service.ask(text, k=top_k, article_filter=article_filter)
+        except NoArticlesMatchError as exc:
+            raise NoArticlesMatchError(no_match_text(
+                article_filter, "a question asked without --since and --source")) from exc
         if as_json:
             click.echo(json_line(answer_json(answer)))
         else:
@@ -107,13 +131,14 @@ def ask_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Pat
 @click.command("stats")
 @settings_options
 def stats_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None) -> None:
-    """Show what the live index holds."""
+    """Show what the live index holds, and each article with its publication date, newest
+    first."""
     settings = load(config_file, seeds_dir, index_dir)
     from ..render import format_stats
 
     service = service_for(settings)
     click.echo(format_stats(service.stats(), settings.seeds_dir, settings.index_dir,
-                            articles=service.article_passage_counts()))
+                            articles=service.article_rows()))
 
 
 @click.command("prepare")

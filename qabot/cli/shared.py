@@ -42,6 +42,26 @@ class QabotGroup(click.Group):
             ctx.exit(130)
 
 
+class DateParam(click.ParamType):
+    """A day as people write it ("2022-01-07", "Jan 7", "yesterday"), read by ``dates.parse_date``;
+    anything else is a usage error."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """The ``datetime.date`` ``value`` names."""
+        from ..dates import parse_date
+
+        if not isinstance(value, str):
+            return value
+        day = parse_date(value)
+        if day is None:
+            self.fail(f"{value!r} is not a date (try 2022-01-07, \"Jan 7\" or yesterday)",
+                      param, ctx)
+        return day
+
+
 def settings_options(command: F) -> F:
     """Add --seeds, --index and --config to a command; they override config and environment."""
     command = click.option("--config", "config_file", type=click.Path(path_type=Path),

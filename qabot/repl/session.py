@@ -13,8 +13,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..conversation import Conversation
-from ..errors import QabotError
-from ..render import clean_input, format_report, format_stats, printable, sources_citations
+from ..errors import NoArticlesMatchError, QabotError
+from ..render import (
+    changed_filter,
+    clean_input,
+    filter_status,
+    format_report,
+    format_stats,
+    no_match_text,
+    printable,
+    sources_citations,
+)
+from ..schema import ArticleFilter
 from . import view
 
 if TYPE_CHECKING:
@@ -30,6 +40,9 @@ COMMANDS: dict[str, str] = {
     ":help": "show this list",
     ":sources": "the last answer's passages in full, with scores, and further ones",
     ":k N": f"show N citations per answer (1-{MAX_K})",
+    ":since DATE": "answer only from articles published since DATE (2022-01-07, Jan 7, "
+                   "yesterday); :since off clears it",
+    ":source NAME": "answer only from one source's articles (e.g. reuters); :source off clears it",
     ":reindex": "index new or changed files in the seeds folder, then keep going",
     ":stats": "articles, passages, model and index generation",
     ":quit": "leave (Ctrl-D works too)",
@@ -65,10 +78,12 @@ class _Warmup:
 
 @dataclass
 class _State:
-    """What the commands change: citations per answer (None = the setting) and the last answer."""
+    """What the commands change: citations per answer (None = the setting), the articles
+    answered from, and the last answer."""
 
     k: int | None
     last: Answer | None = None
+    article_filter: ArticleFilter = ArticleFilter()
 
 
 class Repl:
@@ -134,6 +149,8 @@ class Repl:
             self.sources()
         elif name == ":k":
             self.set_k(arg)
+        elif name in (":since", ":source"):
+            self.set_filter(name[1:], arg)
         elif name == ":reindex":
             self.reindex()
         elif name == ":stats":
@@ -152,7 +169,11 @@ class Repl:
                 self._warmup = None
             with self._busy("thinking…"):
                 answer = self.service.ask(question, k=self.state.k,
-                                          conversation=self.conversation)
+                                          conversation=self.conversation,
+                                          article_filter=self.state.article_filter)
+        except NoArticlesMatchError:
+            self.note(no_match_text(self.state.article_filter, ":since off and :source off"))
+            return
         except QabotError as exc:
             self.error(exc)
             return
@@ -188,7 +209,8 @@ class Repl:
         query = (last.search_text if last is not None and last.answer is answer
                  else answer.read_as or answer.question)
         try:
-            hits = self.service.search(query, k=len(shown) + extra)
+            hits = self.service.search(query, k=len(shown) + extra,
+                                       article_filter=self.state.article_filter)
         except QabotError:
             return []  # an extra, not worth an error message
         seen = {(c.source, c.paragraph, c.text) for c in shown}
@@ -207,6 +229,17 @@ class Repl:
         self.state.k = int(arg)
         self.note(f"Showing {self.state.k} citation(s) per answer from now on.")
 
+    def set_filter(self, which: str, arg: str) -> None:
+        """``:since DATE`` / ``:source NAME`` narrow the articles answered from ("off" clears);
+        alone, they say what the filter is."""
+        if arg:
+            try:
+                self.state.article_filter = changed_filter(self.state.article_filter, which, arg)
+            except ValueError as exc:
+                self.note(f"Usage: :since DATE — {exc}.")
+                return
+        self.note(filter_status(self.state.article_filter))
+
     def reindex(self) -> None:
         """Incremental index of the seeds folder; the next question uses the new generation."""
         try:
@@ -220,12 +253,12 @@ class Repl:
     def stats(self) -> None:
         """What the live index holds."""
         try:
-            stats = self.service.stats()
+            stats, articles = self.service.stats(), self.service.article_rows()
         except QabotError as exc:
             self.error(exc)
             return
         settings = self.service.settings
-        self.console.print(format_stats(stats, settings.seeds_dir, settings.index_dir),
+        self.console.print(format_stats(stats, settings.seeds_dir, settings.index_dir, articles),
                            highlight=False, markup=False)
 
     # -- output -----------------------------------------------------------------------------

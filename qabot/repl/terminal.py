@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from ..render import printable
 from .session import Repl
 
 if TYPE_CHECKING:
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from ..service import QabotService
 
 PROMPT = "qabot> "
+
+
+def prompt_for(repl: Repl) -> str:
+    """``qabot> ``, or ``qabot [since 2022-01-07]> `` while a filter narrows the articles."""
+    active = repl.state.article_filter
+    return f"qabot [{printable(active.describe())}]> " if active else PROMPT
 
 
 def _prompt_session(history_file: Path) -> PromptSession[str]:
@@ -47,7 +54,7 @@ def run_interactive(service: QabotService, k: int | None = None,
     session = _prompt_session(history_file or service.settings.history_file)
     while True:
         try:
-            line = session.prompt(PROMPT)
+            line = session.prompt(prompt_for(repl))
         except KeyboardInterrupt:
             continue  # Ctrl-C abandons the line; the prompt comes back
         except EOFError:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..render import (
     RELATED_HEAD,
     citation_label,
+    earlier_text,
     format_answer,
     format_sources,
     one_line,
@@ -58,7 +59,7 @@ def print_help(console: Console, commands: dict[str, str], plain: bool) -> None:
     from rich.table import Table
 
     if plain:
-        console.print("\n".join(f"{c:<10} {h}" for c, h in commands.items()))
+        console.print("\n".join(f"{c:<13} {h}" for c, h in commands.items()))
         return
     table = Table.grid(padding=(0, 2))
     for name, text in commands.items():
@@ -91,6 +92,9 @@ def print_answer(console: Console, answer: Answer, plain: bool) -> None:
     console.print(text)
     if span:
         console.print(Text.assemble("Short answer: ", (span, SPAN_STYLE)))
+    earlier = earlier_text(answer)
+    if earlier:
+        console.print(Text(earlier, style="italic"))
     _print_citations(console, answer.citations, answer)
     console.print()
 

@@ -1,8 +1,8 @@
 """What the bot remembers about each chat, kept for it by python-telegram-bot.
 
 ``ContextTypes(chat_data=ChatState)`` makes ``context.chat_data`` one ``ChatState`` per chat,
-created on first use: the chat's follow-up memory (a ``Conversation``) and the lock that answers
-one question per chat at a time. ``forget_quiet_chats`` keeps the number of chats bounded.
+created on first use: the chat's follow-up memory (a ``Conversation``), its article filter
+(``/since``, ``/source``) and the lock that answers one question per chat at a time. ``forget_quiet_chats`` keeps the number of chats bounded.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from ..conversation import Conversation
+from ..schema import ArticleFilter
 
 if TYPE_CHECKING:
     from ..schema import Answer
@@ -28,6 +29,7 @@ class ChatState:
         self.lock = asyncio.Lock()  # one question per chat at a time: follow-ups see the last one
         self.last_active = time.monotonic()
         self._conversation: Conversation | None = None
+        self.article_filter = ArticleFilter()  # /since and /source: the articles answered from
 
     def conversation(self, ttl_seconds: float) -> Conversation:
         """The chat's follow-up memory (it forgets its topic after ``ttl_seconds`` of silence)."""

@@ -27,7 +27,8 @@ from telegram.ext import (
     filters,
 )
 
-from ..errors import IndexLockedError, QabotError
+from ..errors import IndexLockedError, NoArticlesMatchError, QabotError
+from ..render import changed_filter, filter_status, no_match_text
 from ..schema import Answer
 from . import messages as say
 from .chat_state import BotContext, chat_state, forget_quiet_chats
@@ -43,6 +44,8 @@ T = TypeVar("T")
 COMMANDS = [
     BotCommand("ask", "Ask a question about the articles"),
     BotCommand("sources", "Show the full passages behind my last answer"),
+    BotCommand("since", "Answer only from articles since a date (/since off clears it)"),
+    BotCommand("source", "Answer only from one source's articles (/source off clears it)"),
     BotCommand("help", "What I know and how to ask"),
     BotCommand("reindex", "Update the index from the seeds folder (admins)"),
 ]
@@ -91,6 +94,8 @@ class QabotHandlers:
         app.add_handler(CommandHandler("ask", self.on_ask))
         app.add_handler(CommandHandler("sources", self.on_sources))
         app.add_handler(CommandHandler("reindex", self.on_reindex))
+        app.add_handler(CommandHandler("since", self.on_since))
+        app.add_handler(CommandHandler("source", self.on_source))
         app.add_handler(CallbackQueryHandler(self.on_sources_button, pattern=Answer))
         app.add_handler(CallbackQueryHandler(self.on_expired_button, pattern=InvalidCallbackData))
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND,
@@ -132,8 +137,14 @@ class QabotHandlers:
         state = chat_state(context)
         async with state.lock:
             conversation = state.conversation(self.settings.followup_ttl_s)
-            answer = await while_typing(context, chat.id, asyncio.to_thread(
-                self.service.ask, question, None, conversation))
+            try:
+                answer = await while_typing(context, chat.id, asyncio.to_thread(
+                    self.service.ask, question, None, conversation,
+                    article_filter=state.article_filter))
+            except NoArticlesMatchError:
+                await reply(message, [say.esc(no_match_text(state.article_filter,
+                                                            "/since off and /source off"))])
+                return
         forget_quiet_chats(context.application)
         if answer.abstained:
             await reply(message, [say.refusal_html(question, answer)])
@@ -190,7 +201,29 @@ class QabotHandlers:
         assert update.effective_message is not None
         stats = await asyncio.to_thread(self.service.stats)
         await reply(update.effective_message,
-                    [say.welcome_html(stats.articles, stats.newest, context.bot.username)])
+                    [say.welcome_html(stats.articles, stats.newest, context.bot.username,
+                                      stats.newest_published)])
+
+    async def on_since(self, update: Update, context: BotContext) -> None:
+        """/since DATE: answer this chat only from articles published since DATE."""
+        await self.set_filter(update, context, "since")
+
+    async def on_source(self, update: Update, context: BotContext) -> None:
+        """/source NAME: answer this chat only from that source's articles."""
+        await self.set_filter(update, context, "source")
+
+    async def set_filter(self, update: Update, context: BotContext, which: str) -> None:
+        """Change this chat's article filter ("off" clears ``which``); alone, say what it is."""
+        message = update.effective_message
+        assert message is not None
+        state, arg = chat_state(context), " ".join(context.args or [])
+        if arg:
+            try:
+                state.article_filter = changed_filter(state.article_filter, which, arg)
+            except ValueError as exc:
+                await reply(message, [say.esc(f"Usage: /since <date> — {exc}.")])
+                return
+        await reply(message, [say.esc(filter_status(state.article_filter))])
 
     async def on_reindex(self, update: Update, context: BotContext) -> None:
         """/reindex (admins): update the index from the seeds folder and report the summary."""

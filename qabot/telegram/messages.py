@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 
 from telegram.constants import MessageLimit
 
-from ..render import RELATED_HEAD, format_report, plural, printable, quote, read_as_text
+from ..render import (
+    RELATED_HEAD,
+    earlier_text,
+    format_report,
+    plural,
+    printable,
+    published_text,
+    quote,
+    read_as_text,
+)
 
 if TYPE_CHECKING:
     from ..index import BuildReport
@@ -81,6 +90,12 @@ def citation_title(citation: Citation, limit: int = 90) -> str:
     return quote(citation.title or citation.source, limit)
 
 
+def dated(citation: Citation) -> str:
+    """`` · Jan 8, 2022`` when the citation's article has a publication date, else nothing."""
+    shown = published_text(citation.published)
+    return f" · {esc(shown)}" if shown else ""
+
+
 def answer_html(answer: Answer) -> list[str]:
     """The reply to an answered question: the sentence with the span in bold, then citations."""
     span = answer.span or ""
@@ -92,9 +107,12 @@ def answer_html(answer: Answer) -> list[str]:
         head = f"{esc(text[:at])}<b>{esc(span)}</b>{esc(text[at + len(span):])}"
     else:
         head = esc(text) + (f"\n<b>{esc(span)}</b>" if span else "")
-    cited = [f"[{n}] <i>{esc(citation_title(citation))}</i>, ¶{citation.paragraph}\n"
+    cited = [f"[{n}] <i>{esc(citation_title(citation))}</i>, ¶{citation.paragraph}"
+             f"{dated(citation)}\n"
              f"“{esc(quote(citation.text, 160))}”"
              for n, citation in enumerate(answer.citations, start=1)]
+    earlier = earlier_text(answer)
+    head += f"\n<i>{esc(earlier)}</i>" if earlier else ""
     blocks = [f"<i>{esc(read_as_text(answer))}</i>\n{head}" if answer.read_as else head]
     if cited:
         blocks += [f"<b>Sources</b>\n{cited[0]}", *cited[1:]]
@@ -118,27 +136,35 @@ def sources_html(answer: Answer) -> list[str]:
     blocks: list[str] = [] if answer.citations else [esc(RELATED_HEAD)]
     for n, citation in enumerate(citations, start=1):
         head = (f"<b>[{n}] {esc(citation_title(citation, 200))}</b>\n"
-                f"{esc(citation.source)}, paragraph {citation.paragraph}")
+                f"{esc(citation.source)}, paragraph {citation.paragraph}{dated(citation)}")
         pieces = split_plain(" ".join(citation.text.split()), 3000)
         blocks.append(f"{head}\n{esc(pieces[0])}")
         blocks.extend(esc(piece) for piece in pieces[1:])
     return pack_messages(blocks)
 
 
-def welcome_html(articles: int, newest: str | None, bot_username: str | None) -> str:
-    """What /start and /help say: what the bot knows and how to ask it."""
+def welcome_html(articles: int, newest: str | None, bot_username: str | None,
+                 newest_published: str | None = None) -> str:
+    """What /start and /help say: what the bot knows (the newest article, dated) and how to
+    ask it."""
     mention = f"@{bot_username}" if bot_username else "me"
     knows = f"I answer questions about <b>{plural(articles, 'news article')}</b>"
-    newest_line = f"\nNewest: <i>{esc(quote(newest, 120))}</i>" if newest else ""
+    day = published_text(newest_published)
+    newest_line = (f"\nNewest: <i>{esc(quote(newest, 120))}</i>" + (f" ({esc(day)})" if day else "")
+                   if newest else "")
     return (f"{knows}, and I cite the passages I used.{newest_line}\n\n"
             "<b>How to ask</b>\n"
             "• In a private chat, just type your question.\n"
             f"• In a group, use /ask &lt;question&gt;, mention {esc(mention)}, or reply to one of "
             "my messages.\n"
-            "• Follow-ups work: after “How many were wounded?” you can ask “and how many died?”.\n\n"
+            "• Follow-ups work: after “How many were wounded?” you can ask “and how many died?”.\n"
+            "• Every source shows when its article was published.\n\n"
             "<b>Commands</b>\n"
             "/ask &lt;question&gt; – ask a question\n"
             "/sources – the full passages behind my last answer\n"
+            "/since &lt;date&gt; – answer only from articles since then (2022-01-07, Jan 7, "
+            "yesterday; /since off clears it)\n"
+            "/source &lt;name&gt; – answer only from one source, e.g. reuters (/source off)\n"
             "/help – this message\n"
             "/reindex – update the index from the seeds folder (admins only)")
 
