@@ -104,11 +104,8 @@ class QabotService:
     def article_rows(self) -> list[ArticleRow]:
         """Every article of the live index with its publication date and passage count, newest
         first (undated ones last)."""
-        generation = self.generation()
-        counts = {(source, title): count
-                  for source, title, count in generation.article_passage_counts()}
-        return [ArticleRow(source, title, published, counts.get((source, title), 0))
-                for source, title, published in (row[:3] for row in generation.articles())]
+        return [ArticleRow(a.source, a.title, a.date, a.passages)
+                for a in self.generation().article_summaries()]
 
     def prepare(self) -> Path | None:
         """Export the ONNX encoder now (cached) and return its file; None when the encoder
@@ -202,9 +199,11 @@ class QabotService:
                               out_of_corpus=out_of_corpus, cache_dir=cache_dir,
                               progress=progress)
 
-    def langchain_retriever(self, k: int = 4) -> Any:
-        """This service's hybrid search as a LangChain ``BaseRetriever``."""
-        return as_langchain_retriever(self.search, k=k)
+    def langchain_retriever(self, k: int = 4,
+                            article_filter: ArticleFilter | None = None) -> Any:
+        """This service's hybrid search as a LangChain ``BaseRetriever``, only over the articles
+        ``article_filter`` lets through when given."""
+        return as_langchain_retriever(self.search, k=k, article_filter=article_filter)
 
 
 def answer_config(settings: Settings) -> AnswerConfig:

@@ -133,7 +133,9 @@ def test_ask_prints_file_names_and_passages_without_terminal_controls(evil: list
     assert result.returncode == 0, result.stderr
     _assert_terminal_safe(result.stdout)
     # the name stays on its citation line, its controls visible as escapes
-    assert "[1] evil\\n\\x1b[31mnews.txt ¶1:" in result.stdout
+    # Every article is dated (this one by when it was first indexed), so the label ends in a date.
+    assert re.search(r"\[1\] evil\\n\\x1b\[31mnews\.txt ¶1"
+                     r"(?: · [A-Z][a-z]{2} \d{1,2}(?:, \d{4})?)?:", result.stdout)
     assert "\\u202e12 million euros" in result.stdout
 
 
@@ -205,7 +207,7 @@ def test_repl_shows_the_article_title_once_per_answer(terminal: pexpect.spawn) -
 
 def test_repl_sources_adds_scores_and_further_passages(terminal: pexpect.spawn) -> None:
     screen = _exchange(terminal, ":sources", "Further passages")
-    assert re.search(r"\[1\] 000_a673f91f4b4f9cfb\.txt ¶16 +score 0\.\d\d", screen), screen
+    assert re.search(r"\[1\] 000_a673f91f4b4f9cfb\.txt ¶16(?: · [A-Z][a-z]{2} \d{1,2}(?:, \d{4})?)? +score 0\.\d\d", screen), screen
     assert "holds the answer" in screen
 
 
@@ -247,7 +249,7 @@ def test_stats_lists_the_articles_and_the_folders(real_seed_index: Path) -> None
     assert re.search(rf"^seeds: +{re.escape(str(seeds.resolve()))}$", result.stdout, re.M)
     assert re.search(rf"^index: +{re.escape(str(real_seed_index.resolve()))}$", result.stdout,
                      re.M)
-    assert re.search(rf"^{re.escape(SEED.name)} +undated +25 +{re.escape(TITLE)}$", result.stdout,
+    assert re.search(rf"^{re.escape(SEED.name)} +[A-Z][a-z]{{2}} \d{{1,2}} +25 +{re.escape(TITLE)}$", result.stdout,
                      re.M)
 
 
