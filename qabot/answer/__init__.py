@@ -7,7 +7,8 @@ and ``refusal.py`` decides whether the evidence is strong enough to answer.
 """
 
 from .answer_config import AnswerConfig
-from .answerer import Answerer, citation_from_hit
+from .answerer import Answerer
+from .citations import citation_from_hit
 from .spans import Kind, extract_span, question_kind
 from .terms import word_stems
 from .wording import Wording, WordingChecker
