@@ -9,6 +9,7 @@ once the dateline parsing lands. Runs through the real service with the real mod
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -22,7 +23,7 @@ from qabot.embedding import Embedder
 from qabot.schema import Answer
 from qabot.service import QabotService
 
-from .conftest import ROOT
+from .conftest import ROOT, run_qabot
 
 STORY = ROOT / "tests" / "data" / "news_story"
 DAY1, DAY2, DAY3 = "day1_arrests.jsonl", "day2_price.md", "day3_minister.html"
@@ -83,6 +84,33 @@ def test_the_newest_figure_answers_with_the_reader_off(tmp_path: Path,
 
 
 @pytest.mark.model
+def test_articles_added_one_at_a_time_through_the_cli_give_the_newest_figure(
+        tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    where = ["--seeds", str(seeds), "--index", str(tmp_path / "indexes")]
+
+    def ask_json() -> dict[str, object]:
+        result = run_qabot("ask", "--json", "How many people have been arrested?", *where)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    for name in (DAY1, DAY3):
+        shutil.copy(STORY / name, seeds / name)
+        assert run_qabot("index", *where).returncode == 0
+    shown = ask_json()
+    assert "10,000" in shown["span"] and shown["citations"][0]["source"] == DAY3
+    assert shown["citations"][0]["published"].startswith("2022-01-13")
+    assert [e["source"] for e in shown["earlier"]] == [DAY1]
+    shutil.copy(STORY / DAY2, seeds / DAY2)  # an article between the two arrives last
+    assert run_qabot("index", *where).returncode == 0
+    shown = ask_json()
+    assert "10,000" in shown["span"]
+    assert [(e["source"], e["published"]) for e in shown["earlier"]] == [
+        (DAY2, "2022-01-10"), (DAY1, "2022-01-08")]
+
+
+@pytest.mark.model
 def test_articles_that_agree_cite_the_newest_first(story: QabotService) -> None:
     answer = answered(story.ask("Where did the protests begin?"))
     assert answer.span == "Oskel"
@@ -140,6 +168,7 @@ def test_a_time_question_about_another_topic_is_not_answered_with_the_story(
     ("what is the latest on the protests?", TimeQuestion(TimeAsk.LATEST, None, "the protests")),
     ("Latest news?", TimeQuestion(TimeAsk.LATEST)),
     ("What's new?", TimeQuestion(TimeAsk.LATEST)),
+    ("And what is the latest?", TimeQuestion(TimeAsk.LATEST)),
     ("what changed since yesterday?", TimeQuestion(TimeAsk.SINCE, "yesterday")),
     ("What has changed in Marsk since Monday?", TimeQuestion(TimeAsk.SINCE, "Monday", "Marsk")),
 ])

@@ -2,11 +2,13 @@
 protests?", "What changed since yesterday?") from the latest articles.
 
 The day a question names is read against the newest article's date (``days.resolve_day``).
-"What happened on <day>?" is answered by the best-ranked sentence, in an article published on
-or after that day, that names that day. "The latest (on <topic>)" and "what changed since
+"What happened on <day>?" is answered by a sentence naming that day in the newest article
+(published on or after it) that has one. "The latest (on <topic>)" and "what changed since
 <day>" are answered by the lead of the newest relevant article (published on or after the day);
 for "since" the older relevant articles' leads become ``Answer.earlier``, newest first. A
-corpus without dates, or a question these rules cannot answer, goes the ordinary way.
+corpus without dates, or a question these rules cannot answer, goes the ordinary way. These
+answers come from rules, not the refusal model: a topic must be found in the passage
+(``_TOPIC_COVERAGE``), a day named in the sentence; ``confidence`` is then 1.
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ def _sentences(generation: Generation, hit: Hit) -> list[str]:
 
 def _on_day(generation: Generation, hits: list[Hit], day: date
             ) -> tuple[Hit, str, tuple[EarlierReport, ...]] | None:
-    """The best-ranked sentence, in an article published on or after ``day``, naming ``day``."""
-    for hit in hits:
+    """The first sentence naming ``day`` in the newest article (published on or after ``day``)
+    that has one, the best-ranked passage first within an article."""
+    for hit in _newest_first(hits):
         published = _day(hit)
         if published < day:
             continue

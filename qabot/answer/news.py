@@ -72,7 +72,7 @@ def newest_first(best: Option, options: list[Option], kind: Kind
     if not _answers(best, kind):
         return best, ()
     answering = [o for o in options if _answers(o, kind)]
-    log.debug("options: %s", [(o.source, o.span, round(o.confidence, 3), o.threshold) for o in options])
+    log.debug("options: %s", [(o.source, o.span, round(o.confidence, 3)) for o in options])
     if best not in answering:
         answering.append(best)
     if len({o.day for o in answering}) < 2:

@@ -33,20 +33,22 @@ class TimeQuestion:
     topic: str | None = None  # "the protests"
 
 
+_ABOUT = r"\s+(?:on|about|in|with|to|at|for|from|regarding)\s+"
+_AFTER = rf"(?:{_ABOUT}(?P<after>.+?))?"  # "what happened yesterday in Marsk"
 _DAY = rf"(?P<day>(?:on\s+)?(?:{NAMED_DAY.pattern}))"
-_TOPIC = r"(?:\s+(?:on|about|in|with|to|at|for|from|regarding)\s+(?P<topic>.+?))?"
+_TOPIC = rf"(?:{_ABOUT}(?P<topic>.+?))?"
 _END = r"\s*[?.!]*\s*$"
+_START = r"^\s*(?:(?:and|so|ok(?:ay)?|then|now)\b,?\s*)?"  # "And what is the latest?"
 _RULES: list[tuple[TimeAsk, re.Pattern[str]]] = [
     (TimeAsk.SINCE, re.compile(
-        rf"^\s*(?:so\s+)?what(?:'s|\s+has|\s+have|\s+is)?\s+(?:changed|happened|new)"
+        rf"{_START}what(?:'s|\s+has|\s+have|\s+is)?\s+(?:changed|happened|new)"
         rf"{_TOPIC}\s+since\s+{_DAY}{_END}", re.I)),
     (TimeAsk.ON_DAY, re.compile(
-        rf"^\s*what\s+(?:happened|was\s+new|went\s+on){_TOPIC}\s+{_DAY}{_TOPIC.replace('topic', 'after')}"
-        rf"{_END}", re.I)),
+        rf"{_START}what\s+(?:happened|was\s+new|went\s+on){_TOPIC}\s+{_DAY}{_AFTER}{_END}", re.I)),
     (TimeAsk.LATEST, re.compile(
-        rf"^\s*(?:(?:what(?:'s|\s+is|\s+are)|any|give\s+me)\s+)?(?:the\s+)?"
+        rf"{_START}(?:(?:what(?:'s|\s+is|\s+are)|any|give\s+me)\s+)?(?:the\s+)?"
         rf"(?:latest|newest|most\s+recent)(?:\s+(?:news|reports?|updates?))?{_TOPIC}{_END}", re.I)),
-    (TimeAsk.LATEST, re.compile(rf"^\s*what(?:'s|\s+is)\s+new{_TOPIC}{_END}", re.I)),
+    (TimeAsk.LATEST, re.compile(rf"{_START}what(?:'s|\s+is)\s+new{_TOPIC}{_END}", re.I)),
 ]
 
 
