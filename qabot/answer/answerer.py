@@ -22,6 +22,12 @@
   and the passages are offered as "related". Both refusal models were fitted on articles that
   are never reported (``refusal.py``, ``bench/fit_refusal.py``; README "How answers are
   chosen").
+* **News.** When confident answers come from differently dated articles, the newest article's
+  answers and the older different ones are listed in ``Answer.earlier`` (``news.py``); relative
+  days in a dated answer get the day they name ("on Thursday (Jan 13)", ``days.py``); questions
+  about time ("what happened on Wednesday?", "the latest on ...", "what changed since ...") are
+  answered from the latest articles (``time_questions.py``, ``latest.py``). Undated articles
+  are answered as above, unchanged.
 """
 
 from __future__ import annotations
