@@ -119,6 +119,19 @@ def test_articles_that_agree_cite_the_newest_first(story: QabotService) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.parametrize("question, source, span", [
+    ("Who threatened to clear Freedom Square by force?", DAY1, "Tomas Varga"),
+    ("What did Tomas Varga say the police would do?", DAY1, "Freedom Square"),
+    ("How long will the bread price stay at its old level?", DAY2, "six months")])
+def test_an_older_article_answers_what_only_it_says(story: QabotService, question: str,
+                                                    source: str, span: str) -> None:
+    # A newer article naming the same people or places answers another question: no override.
+    answer = answered(story.ask(question))
+    assert answer.citations[0].source == source
+    assert span in answer.span and answer.earlier == ()
+
+
+@pytest.mark.model
 def test_a_relative_day_is_given_the_day_it_names(story: QabotService) -> None:
     answer = answered(story.ask("When did the protests begin?"))
     # Jan 8's article says "last Sunday": Jan 2.

@@ -1,9 +1,10 @@
 """Newest facts first: when dated articles answer the same question, the newest one answers.
 
 Each passage read gives an ``Option``: its best sentence, span and confidence (the same refusal
-model and threshold as the answer itself). When options that answer confidently, each holding
-the kind of thing asked for (a number, a date, a name; with the reader, any span), come from at
-least two differently dated articles, the newest article's option is the answer and the older
+model and threshold as the answer itself). When options that answer confidently, whose sentences
+hold as much of the question's words as the best answer's, each holding the kind of thing asked
+for (a number, a date, a name; with the reader, any span), come from at least two differently
+dated articles, the newest article's option is the answer and, for a typed question, the older
 articles' different spans become ``Answer.earlier``, newest first. Undated articles are never
 part of this: a corpus without dates is answered exactly as before.
 """
@@ -20,6 +21,7 @@ from ..dates import from_iso
 from ..schema import EarlierReport
 from .refusal import confidence_from, pattern_features
 from .spans import Kind, extract_span, is_kind
+from .terms import word_stems
 
 if TYPE_CHECKING:
     from ..schema import Hit
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
     from .terms import QuestionTerms
 
 log = logging.getLogger(__name__)
+
+# An option answers the same question as the best one only when its sentence holds as much of
+# the question (less this): "Interior Minister Tomas Varga said the police would clear the
+# square" and "Brel dismissed Interior Minister Tomas Varga" do not answer the same thing.
+_COVERAGE_SLACK = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,7 @@ class Option:
     score: float
     confidence: float
     threshold: float
+    coverage: float  # the (IDF-weighted) share of the question's words in the sentence
 
     @property
     def day(self) -> date | None:
@@ -49,6 +57,14 @@ class Option:
     def source(self) -> str:
         """The option's article (its file name, plus line for JSONL feeds)."""
         return self.candidate.hit.passage.source
+
+
+def sentence_coverage(candidate: Candidate, terms: QuestionTerms) -> float:
+    """The IDF-weighted share of the question's words in ``candidate``'s sentence and the one
+    before it (where "He" or "It" is named)."""
+    text = candidate.hit.passage.text
+    start = candidate.previous[0] if candidate.previous else candidate.start
+    return terms.coverage(set(word_stems(text[start:candidate.end])))
 
 
 def _answers(option: Option, kind: Kind) -> bool:
@@ -71,8 +87,10 @@ def newest_first(best: Option, options: list[Option], kind: Kind
     come from differently dated articles; then the newest article's best option answers."""
     if not _answers(best, kind):
         return best, ()
-    answering = [o for o in options if _answers(o, kind)]
-    log.debug("options: %s", [(o.source, o.span, round(o.confidence, 3)) for o in options])
+    answering = [o for o in options if _answers(o, kind)
+                 and o.coverage >= best.coverage - _COVERAGE_SLACK]
+    log.debug("options: %s", [(o.source, o.span, round(o.confidence, 3), round(o.coverage, 3))
+                              for o in options])
     if best not in answering:
         answering.append(best)
     if len({o.day for o in answering}) < 2:
@@ -102,5 +120,5 @@ def pattern_options(sentences: dict[int, list[Candidate]], hits: list[Hit], term
         if top is not None:
             options.append(Option(top, extract_span(top.text, kind, question), top.score,
                                   confidence_from(pattern_features(hits, top, terms)),
-                                  config.abstain_threshold))
+                                  config.abstain_threshold, sentence_coverage(top, terms)))
     return options

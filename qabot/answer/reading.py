@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .news import Option
+from .news import Option, sentence_coverage
 from .refusal import confidence_from, pattern_features, reader_confidence, reader_features
 from .sentences import Candidate, best_of, score_sentences, sentence_holding
 from .spans import Kind, extract_span, holds_kind, one_number
@@ -61,7 +61,7 @@ def read_best_span(reader: OnnxReader, config: AnswerConfig, generation: Generat
             confidence, threshold = reader_confidence(features, config.reader_threshold,
                                                       config.abstain_threshold)
             options.append(Option(holding, _typed_text(holding, other, question, kind) or None,
-                                  score, confidence, threshold))
+                                  score, confidence, threshold, sentence_coverage(holding, terms)))
     return best, text or None, {**reader_features(span, hits, terms, best, best_cosine),
                                 "pattern_confidence": pattern}, options
 
