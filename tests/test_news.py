@@ -214,5 +214,14 @@ def test_relative_days_are_noted_only_when_the_date_is_known() -> None:
         "Troops arrived on Thursday (Jan 13) and left yesterday (Jan 12), the ministry said on "
         "Jan 12.")
     assert note_relative_days(sentence, None) == sentence
-    assert note_relative_days("The talks resume next Monday.", THURSDAY) == (
-        "The talks resume next Monday.")
+
+
+
+@pytest.mark.parametrize("sentence, noted", [
+    ("The talks resume next Monday.", "The talks resume next Monday."),
+    ("This Friday the president refused talks.",
+     "This Friday (Jan 7) the president refused talks."),
+    ("It began on Monday, Jan 3, in Oskel.", "It began on Monday, Jan 3, in Oskel."),
+    ("On Sunday 40 people marched.", "On Sunday (Jan 9) 40 people marched.")])
+def test_only_days_not_yet_given_are_noted(sentence: str, noted: str) -> None:
+    assert note_relative_days(sentence, THURSDAY) == noted

@@ -2,8 +2,8 @@
 
 A dated article's relative days are resolved against its publication day with
 ``qabot.dates.parse_date`` and shown after the phrase: "on Wednesday (Jan 12)". A bare weekday
-that is the publication day's own ("said on Thursday" in Thursday's paper) is that day; other
-weekdays are the most recent one before it, as news reports use them.
+("on Friday", "this Friday") is the most recent such day, the publication day included ("said
+on Thursday" in Thursday's paper), as news reports use them; "next Monday" is left alone.
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ RELATIVE_DAY = re.compile(rf"(?<!next )\b(?:(?:last|this|on)\s+)?(?:{'|'.join(_W
 # The same, or a month and day ("Jan 12", "12 January"): a day a question may name.
 NAMED_DAY = re.compile(rf"{RELATIVE_DAY.pattern}|\b{_MONTH}\s+\d{{1,2}}\b|"
                        rf"\b\d{{1,2}}\s+{_MONTH}", re.I)
-_NOTED = re.compile(r"\s*\(")  # a phrase already followed by a note
+# A phrase already followed by its day: "(Jan 12)", "Monday, Jan 10", "Monday 10 January".
+_NOTED = re.compile(rf"\s*\(|,?\s+{_MONTH}\s+\d|,?\s+\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}",
+                    re.I)
 
 
 def resolve_day(phrase: str, anchor: date) -> date | None:
     """The day ``phrase`` ("on Wednesday", "last Sunday", "yesterday", "Jan 12") names in an
     article published on ``anchor``; None when it names none."""
     words = phrase.lower().split()
-    if words and words[0] == "on":
+    if words and words[0] in ("on", "this"):  # "this Friday" in a report: the one just gone
         words = words[1:]
     if len(words) == 1 and words[0] in _WEEKDAYS:
         back = (anchor.weekday() - _WEEKDAYS.index(words[0])) % 7

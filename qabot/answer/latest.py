@@ -68,7 +68,7 @@ def answer_about_time(retriever: HybridRetriever, config: AnswerConfig, generati
     log.debug("time question %s answered from %s", asked, hit.passage.source)
     answer_day = from_iso(hit.passage.date)
     return Answer(question=question, text=note_relative_days(sentence, answer_day), span=None,
-                  abstained=False, citations=answer_first(hit, _newest_first(dated), k),
+                  abstained=False, citations=answer_first(hit, dated, k),
                   confidence=1.0, earlier=earlier if asked.ask is TimeAsk.SINCE else (),
                   debug={"kind": f"time:{asked.ask.value}", "day": str(day) if day else None})
 
