@@ -48,8 +48,8 @@ def answer_about_time(retriever: HybridRetriever, config: AnswerConfig, generati
     if asked.day and day is None:
         return None
     hits = retriever.search(generation, asked.topic or question,
-                                     k=2 * max(k, config.passages_considered),
-                                     article_filter=article_filter)
+                            k=2 * max(k, config.passages_considered),
+                            article_filter=article_filter)
     dated = [h for h in hits if from_iso(h.passage.date) is not None]
     if asked.topic:
         terms = question_terms(asked.topic, generation)
