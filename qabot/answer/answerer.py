@@ -22,19 +22,32 @@
   and the passages are offered as "related". Both refusal models were fitted on articles that
   are never reported (``refusal.py``, ``bench/fit_refusal.py``; README "How answers are
   chosen").
+* **News.** When confident answers come from differently dated articles, the newest article's
+  answers and the older different ones are listed in ``Answer.earlier`` (``news.py``); relative
+  days in a dated answer get the day they name ("on Thursday (Jan 13)", ``days.py``); questions
+  about time ("what happened on Wednesday?", "the latest on ...", "what changed since ...") are
+  answered from the latest articles (``time_questions.py``, ``latest.py``). Undated articles
+  are answered as above, unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..schema import Answer, ArticleFilter, Citation
+from ..dates import from_iso
+from ..schema import Answer, ArticleFilter, EarlierReport
 from .answer_config import AnswerConfig
+from .citations import answer_first, citation_from_hit
+from .latest import answer_about_time
+from .days import note_relative_days
+from .news import Option, newest_first, pattern_options
 from .reading import read_best_span
 from .refusal import confidence_from, pattern_features, reader_confidence
 from .sentences import Candidate, best_of, score_sentences
 from .spans import PRONOUN_START, Kind, extract_span, question_kind
+from .time_questions import time_question
 from .terms import QuestionTerms, question_terms
 from .wording import Wording, WordingChecker, language_name
 
@@ -58,6 +71,7 @@ class _Choice(NamedTuple):
     features: dict[str, float]
     confidence: float
     threshold: float
+    options: list[Option]  # every passage's answer, when the passages are dated
 
 
 class Answerer:
@@ -101,6 +115,12 @@ class Answerer:
         query = search_text or question_read
         if query_vector is None:
             query_vector = self.retriever.embedder.embed_query(query)
+        asked = time_question(question_read)
+        if asked is not None and hits is None:
+            timed = answer_about_time(self.retriever, self.config, generation, question, asked,
+                                      article_filter, k)
+            if timed is not None:
+                return dataclasses.replace(timed, read_as=read_as)
         if hits is None:
             hits = self.retriever.search(generation, query,
                                          k=max(k, self.config.passages_considered),
@@ -111,54 +131,48 @@ class Answerer:
         kind = question_kind(question_read)
         choice = self._choose(generation, question_read, hits, query_vector,
                               question_terms(query, generation), kind)
-        best, span = choice.best, choice.span
+        best, span, confidence = choice.best, choice.span, choice.confidence
         sentence = best.text if best is not None else None
         debug = {"kind": kind.value, "sentence": sentence, "span": span, **choice.features}
         if best is None or sentence is None or choice.confidence < choice.threshold:
             return Answer(question=question, text=None, span=None, abstained=True,
                           related=tuple(citation_from_hit(h) for h in hits[:k]),
                           confidence=choice.confidence, read_as=read_as, debug=debug)
+        earlier: tuple[EarlierReport, ...] = ()
+        mine = next((o for o in choice.options if o.candidate is best), None)
+        if mine is not None:
+            chosen, earlier = newest_first(mine, choice.options, kind)
+            if chosen is not mine:
+                debug["newest_article"] = chosen.source
+            best, span, confidence = chosen.candidate, chosen.span, chosen.confidence
+            sentence = best.text
         if span is None:
             span = extract_span(sentence, kind, question_read)
             if span is None and best.previous and PRONOUN_START.match(sentence):
                 # "He is also considered the mentor…": the name is in the sentence before.
                 span = extract_span(best.hit.passage.text[slice(*best.previous)], kind,
                                     question_read)
-        return Answer(question=question, text=sentence, span=span, abstained=False,
-                      citations=_answer_first(best.hit, hits, k), confidence=choice.confidence,
-                      read_as=read_as, debug=debug)
+        day = from_iso(best.hit.passage.date)
+        return Answer(question=question, text=note_relative_days(sentence, day),
+                      span=note_relative_days(span, day) if span else span, abstained=False,
+                      citations=answer_first(best.hit, hits, k), confidence=confidence,
+                      read_as=read_as, earlier=earlier, debug=debug)
 
     def _choose(self, generation: Generation, question: str, hits: list[Hit],
                 query_vector: np.ndarray, terms: QuestionTerms, kind: Kind) -> _Choice:
         """The answer sentence (and, reader on, span) with the evidence for it."""
         config = self.config
         if self.reader is not None:
-            best, span, features = read_best_span(self.reader, config, generation, question,
-                                                  hits, query_vector, terms, kind)
+            best, span, features, options = read_best_span(
+                self.reader, config, generation, question, hits, query_vector, terms, kind)
             confidence, threshold = reader_confidence(features, config.reader_threshold,
                                                       config.abstain_threshold)
-            return _Choice(best, span, features, confidence, threshold)
+            return _Choice(best, span, features, confidence, threshold, options)
         considered = hits[: config.passages_considered]
-        best = best_of(score_sentences(generation, considered, query_vector, terms, kind))
+        sentences = score_sentences(generation, considered, query_vector, terms, kind)
+        best = best_of(sentences)
         features = pattern_features(hits, best, terms)
-        return _Choice(best, None, features, confidence_from(features), config.abstain_threshold)
-
-
-def citation_from_hit(hit: Hit, score: float | None = None) -> Citation:
-    """How ``hit`` is cited in an answer (with its retrieval score unless ``score`` is given)."""
-    p = hit.passage
-    return Citation(source=p.source, paragraph=p.paragraph, text=p.text,
-                    score=hit.score if score is None else score, title=p.title, section=p.section,
-                    published=p.date)
-
-
-def _answer_first(answer_hit: Hit, hits: list[Hit], k: int) -> tuple[Citation, ...]:
-    """The top ``k`` citations, best first: the passage holding the answer, then the others by
-    retrieval score. The answer step ranked the answer's passage above passages that retrieval
-    scored higher, so it carries the best score of the list: the scores read best first, like
-    the order (a passage retrieval put first keeps its own score)."""
-    others = sorted((h for h in hits if h is not answer_hit), key=lambda h: h.score,
-                    reverse=True)
-    top = max(h.score for h in hits)
-    return (citation_from_hit(answer_hit, score=max(answer_hit.score, top)),
-            *(citation_from_hit(h) for h in others[: k - 1]))
+        options = (pattern_options(sentences, hits, terms, kind, question, config)
+                   if best is not None and best.hit.passage.date else [])
+        return _Choice(best, None, features, confidence_from(features),
+                       config.abstain_threshold, options)

@@ -127,6 +127,14 @@ def holds_kind(span: str, kind: Kind) -> bool:
     return True
 
 
+def is_kind(span: str, kind: Kind) -> bool:
+    """True when ``span`` is (or holds) the kind of thing asked for: a number, a date, a name;
+    any span answers a question of no particular kind."""
+    if kind is Kind.DATE:
+        return bool(_DATE.search(span))
+    return holds_kind(span, Kind.PERSON if kind is Kind.PLACE else kind)
+
+
 def extract_span(sentence: str, kind: Kind, question: str) -> str | None:
     """The phrase of ``sentence`` that answers a ``kind`` question, or None."""
     question_words = set(word_stems(question))
