@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING
 
-from ..dates import from_iso
 from ..schema import EarlierReport
 from .refusal import confidence_from, pattern_features
 from .spans import Kind, extract_span, is_kind
@@ -49,9 +47,11 @@ class Option:
     coverage: float  # the (IDF-weighted) share of the question's words in the sentence
 
     @property
-    def day(self) -> date | None:
-        """The publication day of the option's article, when known."""
-        return from_iso(self.candidate.hit.passage.date)
+    def published(self) -> str | None:
+        """When the option's article was published (ISO 8601 text, so it sorts): a day from the
+        file or its dateline, or the time its file was first indexed, which orders files that
+        arrived one by one on the same day."""
+        return self.candidate.hit.passage.date
 
     @property
     def source(self) -> str:
@@ -69,7 +69,7 @@ def sentence_coverage(candidate: Candidate, terms: QuestionTerms) -> float:
 
 def _answers(option: Option, kind: Kind) -> bool:
     """True when ``option`` answers confidently with the kind of thing asked for."""
-    if option.day is None or not option.span or option.confidence < option.threshold:
+    if option.published is None or not option.span or option.confidence < option.threshold:
         return False
     return is_kind(option.span, kind)
 
@@ -93,12 +93,13 @@ def newest_first(best: Option, options: list[Option], kind: Kind
                               for o in options])
     if best not in answering:
         answering.append(best)
-    if len({o.day for o in answering}) < 2:
+    if len({o.published for o in answering}) < 2:
         return best, ()
     by_article: dict[str, Option] = {}
     for option in sorted(answering, key=lambda o: o.score, reverse=True):
         by_article.setdefault(option.source, option)
-    ranked = sorted(by_article.values(), key=lambda o: (o.day, o.score), reverse=True)
+    ranked = sorted(by_article.values(), key=lambda o: (o.published or "", o.score),
+                    reverse=True)
     chosen = ranked[0]
     assert chosen.span is not None
     if kind is Kind.OTHER:  # spans in other words are no different answer
@@ -106,7 +107,7 @@ def newest_first(best: Option, options: list[Option], kind: Kind
     earlier = tuple(EarlierReport(span=o.span, published=o.candidate.hit.passage.date,
                                   source=o.source, paragraph=o.candidate.hit.passage.paragraph)
                     for o in ranked[1:]
-                    if o.span and o.day != chosen.day and not _same(o.span, chosen.span))
+                    if o.span and o.published != chosen.published and not _same(o.span, chosen.span))
     return chosen, earlier
 
 
