@@ -8,18 +8,15 @@ query's best. ``weighted`` fusion adds them with fixed weights; ``rrf`` fuses th
 reciprocal rank. Both were measured with ``qabot eval`` (see README "How answers are chosen"); weighted is the
 default.
 
-Also offered as a LangChain ``BaseRetriever`` (built lazily so the CLI does not pay for importing
-LangChain unless someone asks for it).
+LangChain apps get it as ``qabot.langchain.QabotRetriever``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -150,39 +147,3 @@ class HybridRetriever:
                 break
         return list(best_per_paragraph.values())
 
-
-@lru_cache(maxsize=1)
-def _langchain_retriever_class() -> type:
-    from langchain_core.callbacks import CallbackManagerForRetrieverRun
-    from langchain_core.documents import Document
-    from langchain_core.retrievers import BaseRetriever
-
-    class QabotLangChainRetriever(BaseRetriever):
-        """qabot's hybrid search as a LangChain retriever, only over the articles
-        ``article_filter`` lets through; metadata carries the citation and its date."""
-
-        searcher: Any
-        k: int = 4
-        article_filter: Any = None  # an ArticleFilter, or None for every article
-
-        def _get_relevant_documents(self, query: str, *,
-                                    run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-            hits = self.searcher(query, self.k, self.article_filter)
-            return [Document(page_content=hit.passage.text, metadata={
-                "source": hit.passage.source, "paragraph": hit.passage.paragraph,
-                "title": hit.passage.title, "section": hit.passage.section,
-                "published": hit.passage.date, "publisher": hit.passage.publisher,
-                "score": hit.score, "dense_score": hit.dense_score}) for hit in hits]
-
-    return QabotLangChainRetriever
-
-
-#: ``searcher(query, k, article_filter) -> hits``, e.g. ``QabotService.search``.
-Searcher = Callable[[str, int, ArticleFilter | None], list[Hit]]
-
-
-def as_langchain_retriever(searcher: Searcher, k: int = 4,
-                           article_filter: ArticleFilter | None = None) -> Any:
-    """Wrap ``searcher`` as a LangChain ``BaseRetriever`` that searches only the articles
-    ``article_filter`` lets through (``NoArticlesMatchError`` when none do)."""
-    return _langchain_retriever_class()(searcher=searcher, k=k, article_filter=article_filter)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .answer import AnswerConfig, Answerer
 from .conversation import Conversation
@@ -19,7 +19,7 @@ from .embedding import Embedder, OnnxEmbedder, load_embedder
 from .errors import IndexCorruptError
 from .progress import ProgressFn
 from .index import BuildReport, Generation, IndexStore, build_index
-from .retriever import HybridRetriever, RetrievalConfig, as_langchain_retriever
+from .retriever import HybridRetriever, RetrievalConfig
 from .schema import Answer, ArticleFilter, Hit
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .evaluation import EvalReport
+    from .langchain import QabotRetriever
     from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
@@ -200,10 +201,14 @@ class QabotService:
                               progress=progress)
 
     def langchain_retriever(self, k: int = 4,
-                            article_filter: ArticleFilter | None = None) -> Any:
-        """This service's hybrid search as a LangChain ``BaseRetriever``, only over the articles
-        ``article_filter`` lets through when given."""
-        return as_langchain_retriever(self.search, k=k, article_filter=article_filter)
+                            article_filter: ArticleFilter | None = None) -> QabotRetriever:
+        """This service's hybrid search as a LangChain ``BaseRetriever`` (``k`` documents per
+        query), only over the articles ``article_filter`` lets through when given."""
+        from .langchain import QabotRetriever  # LangChain only for those who ask for it
+
+        chosen = article_filter or ArticleFilter()
+        return QabotRetriever.from_service(self, k=k, since=chosen.since,
+                                           source=chosen.publisher)
 
 
 def answer_config(settings: Settings) -> AnswerConfig:

@@ -155,14 +155,6 @@ def test_hits_are_one_per_paragraph(real_service: QabotService) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-@pytest.mark.model
-def test_langchain_retriever_returns_cited_documents(real_service: QabotService) -> None:
-    documents = real_service.langchain_retriever(k=2).invoke("how many were arrested?")
-    assert len(documents) == 2
-    assert "3,800" in documents[0].page_content
-    assert documents[0].metadata["paragraph"] >= 1 and documents[0].metadata["source"]
-
-
 # --------------------------------------------------------------------------- no model needed
 
 

@@ -182,18 +182,16 @@ def test_a_filter_matching_nothing_says_so(dated_service: QabotService) -> None:
 
 
 def test_the_langchain_retriever_takes_the_filter(dated_service: QabotService) -> None:
-    from qabot.retriever import as_langchain_retriever
-
-    retriever = as_langchain_retriever(dated_service.search, k=5,
-                                       article_filter=ArticleFilter(publisher="ap"))
+    retriever = dated_service.langchain_retriever(k=5, article_filter=ArticleFilter(
+        publisher="ap"))
     documents = retriever.invoke("how many people have been arrested?")
     assert documents and {d.metadata["source"] for d in documents} == {"thursday.md"}
     assert documents[0].metadata["published"] == "2022-01-13"
     assert documents[0].metadata["publisher"] == "AP"
-    unfiltered = as_langchain_retriever(dated_service.search, k=5)
+    unfiltered = dated_service.langchain_retriever(k=5)
     assert len({d.metadata["source"] for d in unfiltered.invoke("arrested protests")}) > 1
     with pytest.raises(NoArticlesMatchError):
-        as_langchain_retriever(dated_service.search, article_filter=ArticleFilter(
+        dated_service.langchain_retriever(article_filter=ArticleFilter(
             publisher="nobody")).invoke("arrested")
 
 
