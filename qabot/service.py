@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .evaluation import EvalReport
-    from .langchain import QabotRetriever
     from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
@@ -199,16 +198,6 @@ class QabotService:
                               reader=self.reader, articles=articles, limit=limit, seed=seed,
                               out_of_corpus=out_of_corpus, cache_dir=cache_dir,
                               progress=progress)
-
-    def langchain_retriever(self, k: int = 4,
-                            article_filter: ArticleFilter | None = None) -> QabotRetriever:
-        """This service's hybrid search as a LangChain ``BaseRetriever`` (``k`` documents per
-        query), only over the articles ``article_filter`` lets through when given."""
-        from .langchain import QabotRetriever  # LangChain only for those who ask for it
-
-        chosen = article_filter or ArticleFilter()
-        return QabotRetriever.from_service(self, k=k, since=chosen.since,
-                                           source=chosen.publisher)
 
 
 def answer_config(settings: Settings) -> AnswerConfig:

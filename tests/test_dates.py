@@ -17,6 +17,7 @@ from qabot.config import Settings
 from qabot.embedding import FakeEmbedder
 from qabot.errors import NoArticlesMatchError
 from qabot.index import ArticleSummary, IndexStore
+from qabot.langchain import QabotRetriever
 from qabot.schema import ArticleFilter
 from qabot.service import QabotService
 
@@ -182,17 +183,15 @@ def test_a_filter_matching_nothing_says_so(dated_service: QabotService) -> None:
 
 
 def test_the_langchain_retriever_takes_the_filter(dated_service: QabotService) -> None:
-    retriever = dated_service.langchain_retriever(k=5, article_filter=ArticleFilter(
-        publisher="ap"))
+    retriever = QabotRetriever.from_service(dated_service, k=5, source="ap")
     documents = retriever.invoke("how many people have been arrested?")
     assert documents and {d.metadata["source"] for d in documents} == {"thursday.md"}
     assert documents[0].metadata["published"] == "2022-01-13"
     assert documents[0].metadata["publisher"] == "AP"
-    unfiltered = dated_service.langchain_retriever(k=5)
+    unfiltered = QabotRetriever.from_service(dated_service, k=5)
     assert len({d.metadata["source"] for d in unfiltered.invoke("arrested protests")}) > 1
     with pytest.raises(NoArticlesMatchError):
-        dated_service.langchain_retriever(article_filter=ArticleFilter(
-            publisher="nobody")).invoke("arrested")
+        QabotRetriever.from_service(dated_service, source="nobody").invoke("arrested")
 
 
 def test_an_index_from_before_first_indexed_times_dates_its_files_by_its_build(

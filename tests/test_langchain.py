@@ -159,8 +159,8 @@ def test_importing_loads_no_model_runtime_or_vector_store() -> None:
 
 
 @pytest.mark.model
-def test_the_service_shortcut_gives_a_qabot_retriever(real_service: QabotService) -> None:
-    retriever = real_service.langchain_retriever(k=2)
+def test_a_retriever_over_a_built_service_reuses_it(real_service: QabotService) -> None:
+    retriever = QabotRetriever.from_service(real_service, k=2)
     assert isinstance(retriever, QabotRetriever) and retriever.service() is real_service
     documents = retriever.invoke("how many were arrested?")
     assert len(documents) == 2
