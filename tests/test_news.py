@@ -2,9 +2,10 @@
 Jan 8 as JSON Lines, Jan 10 as Markdown with front matter, Jan 13 as HTML with
 ``article:published_time``), each giving a different arrest figure: the newest figure answers,
 dated, with the earlier ones in ``Answer.earlier``; agreeing articles cite the newest first;
-relative days are resolved; questions about time get the latest article's answer. The .txt
-variant (a dateline, tests/data/news_story/txt_variant) is not used here: its date is read only
-once the dateline parsing lands. Runs through the real service with the real model.
+relative days are resolved; questions about time get the latest article's answer, and a
+follow-up about time keeps the conversation's topic. The .txt variant with a dateline
+(tests/data/news_story/txt_variant) is exercised through the CLI in test_news_e2e.py. Runs
+through the real service with the real model.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from qabot.answer.days import note_relative_days, resolve_day
 from qabot.answer.time_questions import TimeAsk, TimeQuestion, time_question
 from qabot.config import load_settings
+from qabot.conversation import Conversation
 from qabot.embedding import Embedder
 from qabot.schema import Answer
 from qabot.service import QabotService
@@ -172,6 +174,17 @@ def test_a_time_question_about_another_topic_is_not_answered_with_the_story(
         story: QabotService) -> None:
     answer = story.ask("What is the latest on the football transfer market?")
     assert answer.abstained
+
+
+@pytest.mark.model
+def test_a_follow_up_about_time_keeps_the_conversations_topic(story: QabotService) -> None:
+    about_protests, about_football = Conversation(), Conversation()
+    story.ask("How many people have been arrested?", conversation=about_protests)
+    answer = answered(story.ask("And what is the latest?", conversation=about_protests))
+    assert answer.citations[0].source == DAY3
+    assert story.ask("Who won the football transfer market award?",
+                     conversation=about_football).abstained
+    assert story.ask("And what is the latest?", conversation=about_football).abstained
 
 
 @pytest.mark.parametrize("question, expected", [

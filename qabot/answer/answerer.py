@@ -116,6 +116,10 @@ class Answerer:
         if query_vector is None:
             query_vector = self.retriever.embedder.embed_query(query)
         asked = time_question(question_read)
+        if asked is not None and asked.topic is None and query != question_read:
+            # A follow-up ("And what is the latest?") asks about the conversation's topic.
+            carried = query.removeprefix(question_read).strip()
+            asked = dataclasses.replace(asked, topic=carried or None)
         if asked is not None and hits is None:
             timed = answer_about_time(self.retriever, self.config, generation, question, asked,
                                       article_filter, k)
