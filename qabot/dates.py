@@ -84,6 +84,13 @@ def from_iso(text: str | None) -> date | None:
         return None
 
 
+def stated_day(text: str | None) -> date | None:
+    """The day an article itself gives (stored as a plain ISO day, "2022-01-08"); None for the
+    time qabot first indexed an undated file ("2026-12-03T13:45:12.123456Z"), which orders
+    articles but says nothing of the days their text means by "on Friday"."""
+    return from_iso(text) if text and len(text) == 10 else None
+
+
 def short(day: date, today: date | None = None) -> str:
     """"Jan 8" within the current year, "Jan 8, 2022" otherwise."""
     today = today or date.today()

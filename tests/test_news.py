@@ -20,6 +20,7 @@ import pytest
 from qabot.answer.days import note_relative_days, resolve_day
 from qabot.answer.time_questions import TimeAsk, TimeQuestion, time_question
 from qabot.config import load_settings
+from qabot.dates import stated_day
 from qabot.conversation import Conversation
 from qabot.embedding import Embedder
 from qabot.schema import Answer
@@ -228,6 +229,11 @@ def test_relative_days_are_noted_only_when_the_date_is_known() -> None:
         "Jan 12.")
     assert note_relative_days(sentence, None) == sentence
 
+
+def test_the_time_a_file_was_first_indexed_anchors_no_relative_day() -> None:
+    assert stated_day("2022-01-13") == date(2022, 1, 13)
+    assert stated_day("2026-12-03T14:21:14.320033Z") is None  # arrival: not a publication day
+    assert stated_day(None) is None
 
 
 @pytest.mark.parametrize("sentence, noted", [

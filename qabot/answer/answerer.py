@@ -36,7 +36,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..dates import from_iso
+from ..dates import stated_day
 from ..schema import Answer, ArticleFilter, EarlierReport
 from .answer_config import AnswerConfig
 from .citations import answer_first, citation_from_hit
@@ -156,7 +156,7 @@ class Answerer:
                 # "He is also considered the mentor…": the name is in the sentence before.
                 span = extract_span(best.hit.passage.text[slice(*best.previous)], kind,
                                     question_read)
-        day = from_iso(best.hit.passage.date)
+        day = stated_day(best.hit.passage.date)
         return Answer(question=question, text=note_relative_days(sentence, day),
                       span=note_relative_days(span, day) if span else span, abstained=False,
                       citations=answer_first(best.hit, hits, k), confidence=confidence,

@@ -17,7 +17,7 @@ import logging
 from datetime import date
 from typing import TYPE_CHECKING
 
-from ..dates import from_iso
+from ..dates import from_iso, stated_day
 from ..schema import Answer, ArticleFilter, EarlierReport
 from .citations import answer_first
 from .days import days_in, note_relative_days, resolve_day
@@ -66,8 +66,8 @@ def answer_about_time(retriever: HybridRetriever, config: AnswerConfig, generati
         return None
     hit, sentence, earlier = found
     log.debug("time question %s answered from %s", asked, hit.passage.source)
-    answer_day = from_iso(hit.passage.date)
-    return Answer(question=question, text=note_relative_days(sentence, answer_day), span=None,
+    return Answer(question=question,
+                  text=note_relative_days(sentence, stated_day(hit.passage.date)), span=None,
                   abstained=False, citations=answer_first(hit, dated, k),
                   confidence=1.0, earlier=earlier if asked.ask is TimeAsk.SINCE else (),
                   debug={"kind": f"time:{asked.ask.value}", "day": str(day) if day else None})
@@ -119,7 +119,8 @@ def _leads(generation: Generation, hits: list[Hit], since: date | None
     newest = ordered[0]
     if since is not None and _day(newest) < since:
         return None
-    earlier = tuple(EarlierReport(span=note_relative_days(_sentences(generation, h)[0], _day(h)),
+    earlier = tuple(EarlierReport(span=note_relative_days(_sentences(generation, h)[0],
+                                                        stated_day(h.passage.date)),
                                   published=h.passage.date, source=h.passage.source,
                                   paragraph=h.passage.paragraph)
                     for h in ordered[1:] if _day(h) < _day(newest))
