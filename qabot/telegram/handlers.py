@@ -33,6 +33,7 @@ from ..schema import Answer
 from . import messages as say
 from .chat_state import BotContext, chat_state, forget_quiet_chats
 from .guards import COMMAND, AccessGuard, RateLimiter, addressed_question
+from .streaming import replace_text, stream_text
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -46,6 +47,7 @@ COMMANDS = [
     BotCommand("sources", "Show the full passages behind my last answer"),
     BotCommand("since", "Answer only from articles since a date (/since off clears it)"),
     BotCommand("source", "Answer only from one source's articles (/source off clears it)"),
+    BotCommand("mode", "Answers written by the language model, or quoted (/mode llm|extractive)"),
     BotCommand("help", "What I know and how to ask"),
     BotCommand("reindex", "Update the index from the seeds folder (admins)"),
 ]
@@ -96,6 +98,7 @@ class QabotHandlers:
         app.add_handler(CommandHandler("reindex", self.on_reindex))
         app.add_handler(CommandHandler("since", self.on_since))
         app.add_handler(CommandHandler("source", self.on_source))
+        app.add_handler(CommandHandler("mode", self.on_mode))
         app.add_handler(CallbackQueryHandler(self.on_sources_button, pattern=Answer))
         app.add_handler(CallbackQueryHandler(self.on_expired_button, pattern=InvalidCallbackData))
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND,
@@ -138,18 +141,27 @@ class QabotHandlers:
         async with state.lock:
             conversation = state.conversation(self.settings.followup_ttl_s)
             try:
-                answer = await while_typing(context, chat.id, asyncio.to_thread(
-                    self.service.ask, question, None, conversation,
-                    article_filter=state.article_filter))
+                stream = await while_typing(context, chat.id, asyncio.to_thread(
+                    self.service.ask_streaming, question, None, conversation,
+                    article_filter=state.article_filter,
+                    mode=state.mode or self.service.default_mode()))
             except NoArticlesMatchError:
                 await reply(message, [say.esc(no_match_text(state.article_filter,
                                                             "/since off and /source off"))])
                 return
+            # a generated answer is shown as it is written, in the message it then becomes
+            sent = await stream_text(message, stream) if stream.generating else None
         forget_quiet_chats(context.application)
+        answer = stream.answer
         if answer.abstained:
             await reply(message, [say.refusal_html(question, answer)])
             return
-        await reply(message, say.answer_html(answer), markup=sources_button(answer))
+        texts, markup = say.answer_html(answer), sources_button(answer)
+        if sent is not None and await replace_text(sent, texts[0],
+                                                   markup if len(texts) == 1 else None):
+            texts = texts[1:]
+        if texts:
+            await reply(message, texts, markup=markup)
 
     async def on_ask(self, update: Update, context: BotContext) -> None:
         """/ask <question>: the way to ask in groups (works in private chats too)."""
@@ -224,6 +236,21 @@ class QabotHandlers:
                 await reply(message, [say.esc(f"Usage: /since <date> — {exc}.")])
                 return
         await reply(message, [say.esc(filter_status(state.article_filter))])
+
+    async def on_mode(self, update: Update, context: BotContext) -> None:
+        """/mode llm|extractive: this chat's answers, generated or quoted; alone, say which."""
+        message = update.effective_message
+        assert message is not None
+        state, arg = chat_state(context), " ".join(context.args or []).lower()
+        if not self.service.llm_configured:
+            await reply(message, [say.NO_LLM])
+            return
+        if arg and arg not in ("llm", "extractive"):
+            await reply(message, [say.MODE_USAGE])
+            return
+        state.mode = arg or state.mode
+        await reply(message, [say.mode_html(state.mode or self.service.default_mode(),
+                                            self.service.generator.label())])
 
     async def on_reindex(self, update: Update, context: BotContext) -> None:
         """/reindex (admins): update the index from the seeds folder and report the summary."""

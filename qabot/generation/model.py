@@ -1,0 +1,72 @@
+"""The chat model the ``llm`` settings name, built on first use: LangChain and the provider's
+package are imported here and nowhere else, so with ``llm`` unset none of them is loaded.
+
+``llm_base_url`` set: langchain-openai's ``ChatOpenAI`` against that OpenAI-compatible server
+(llama.cpp, vLLM, LM Studio, Ollama's /v1), ``llm`` naming the model it serves. Else ``llm`` is a
+provider string for ``langchain.chat_models.init_chat_model`` ("ollama:llama3.2",
+"openai:gpt-4o-mini"). The API key comes from settings (environment or .env) and is never logged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import GenerationError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from ..config import Settings
+
+# What an OpenAI-compatible server is sent when it needs no key (the client insists on one).
+NO_KEY = "not-needed"
+
+
+def model_label(settings: Settings) -> str:
+    """The model as people read it: "llama3.2 at http://127.0.0.1:8080/v1", "ollama:llama3.2"."""
+    if settings.llm_base_url:
+        return f"{_served_name(settings)} at {settings.llm_base_url}"
+    return settings.llm
+
+
+def _served_name(settings: Settings) -> str:
+    # llama.cpp's server answers whatever the model is called; others need the name they serve.
+    return settings.llm.removeprefix("openai:") or "default"
+
+
+def load_chat_model(settings: Settings) -> BaseChatModel:
+    """The configured chat model; ``GenerationError`` when its package is missing or it cannot
+    be built (the caller falls back to the extractive answer)."""
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    # One try, bounded: a retry would only make people wait longer for the extractive answer.
+    common: dict[str, Any] = {"timeout": settings.llm_timeout_s, "max_retries": 0}
+    try:
+        if settings.llm_base_url:
+            from langchain_openai import ChatOpenAI
+
+            return ChatOpenAI(model=_served_name(settings), base_url=settings.llm_base_url,
+                              api_key=key or NO_KEY, **common)  # type: ignore[arg-type]
+        from langchain.chat_models import init_chat_model
+
+        provider = settings.llm.partition(":")[0]
+        if provider == "ollama":  # ChatOllama has no timeout or retries; qabot's deadline holds
+            common = {}
+        if key:
+            common["api_key"] = key
+        return init_chat_model(settings.llm, **common)
+    except ImportError as exc:
+        raise GenerationError(f"the model's package is not installed ({exc.name or exc}): "
+                              "pip install 'qabot[llm]' and the provider's langchain package"
+                              ) from None
+    except Exception as exc:  # noqa: BLE001  (any provider's own error: one line, no key)
+        raise GenerationError(f"the model {model_label(settings)!r} cannot be set up: "
+                              f"{one_line_reason(exc, key)}") from None
+
+
+def one_line_reason(exc: BaseException, secret: str | None = None, limit: int = 160) -> str:
+    """``exc`` as a short line for a note: its type and first line, ``secret`` masked."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if secret:
+        text = text.replace(secret, "***")
+    text = f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+    return text if len(text) <= limit else text[:limit - 1] + "…"
