@@ -122,6 +122,7 @@ class QabotService:
         self.embedder.embed_query("warm up")
         if self.reader is not None:
             self.reader.warm_up()
+        self.generator.warm_up()  # nothing to do unless a chat model is configured
 
     def has_index(self) -> bool:
         """True once a build has produced a live generation (False while ``CURRENT`` is

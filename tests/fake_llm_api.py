@@ -90,7 +90,7 @@ class FakeLlmApi:
                     return
                 with api._lock:
                     api.requests.append(body)
-                    api.headers.append(dict(self.headers))
+                    api.headers.append({k.lower(): v for k, v in self.headers.items()})
                 model = str(body.get("model", ""))
                 told = "\n".join(str(m.get("content")) for m in body.get("messages", []))
                 scenario = next((s for key, s in api.scenario_for.items() if key in told),

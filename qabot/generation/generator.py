@@ -155,6 +155,8 @@ class Generator:
         try:
             from .chain import answer_chain
 
+            # built before the clock starts: importing a provider's package is not the model's
+            # slowness (warm_up does it ahead of the first question)
             chain = answer_chain(self.chat_model(), len(answer.citations))
             inputs = prompt_inputs(answer, answer.citations)
             (text,) = list(within(self.settings.llm_timeout_s,
@@ -168,15 +170,24 @@ class Generator:
         model is configured)."""
         if answer.abstained or not answer.citations or not self.configured:
             return GeneratedStream(answer)
-        inputs = prompt_inputs(answer, answer.citations)
-
-        def chunks() -> Iterator[str]:
+        try:
             from .chain import text_chain
 
-            return text_chain(self.chat_model()).stream(inputs)
+            chain = text_chain(self.chat_model())  # before the clock starts, as in generate
+        except Exception as exc:  # noqa: BLE001  (e.g. the provider's package is missing)
+            return GeneratedStream(self.fallback(answer, exc))
+        inputs = prompt_inputs(answer, answer.citations)
+        return GeneratedStream(answer, within(self.settings.llm_timeout_s,
+                                              lambda: chain.stream(inputs)), self.fallback)
 
-        return GeneratedStream(answer, within(self.settings.llm_timeout_s, chunks),
-                               self.fallback)
+    def warm_up(self) -> None:
+        """Build the configured chat model now (imports included), so the first generated
+        answer does not wait for it; a failure is left for the first answer to note."""
+        if self.configured:
+            try:
+                self.chat_model()
+            except GenerationError as exc:
+                log.info("the chat model is not ready: %s", exc.message)
 
     def fallback(self, answer: Answer, exc: BaseException) -> Answer:
         """``answer`` (extractive) with the one-line note saying why the model's was not used."""

@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from ..errors import IndexLockedError, NoArticlesMatchError, QabotError
+from ..generation import GeneratedStream
 from ..render import changed_filter, filter_status, no_match_text
 from ..schema import Answer
 from . import messages as say
@@ -88,6 +89,8 @@ class QabotHandlers:
         self.service = service
         self.access = AccessGuard(settings.telegram_allowed_ids, settings.telegram_admin_ids)
         self.limiter = RateLimiter(settings.telegram_rate_limit)
+        # a chat's answers until its /mode: generated when a language model is configured
+        self.default_mode = "llm" if settings.llm or settings.llm_base_url else "extractive"
 
     def register(self, app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
         """Add every handler to ``app``, the allow-list gate first."""
@@ -138,21 +141,24 @@ class QabotHandlers:
             await reply(message, [say.slow_down_html(self.limiter.limit, wait)])
             return
         state = chat_state(context)
+        sent = None
         async with state.lock:
             conversation = state.conversation(self.settings.followup_ttl_s)
+            generate = (state.mode or self.default_mode) == "llm"
             try:
-                stream = await while_typing(context, chat.id, asyncio.to_thread(
-                    self.service.ask_streaming, question, None, conversation,
-                    article_filter=state.article_filter,
-                    mode=state.mode or self.service.default_mode()))
+                found = await while_typing(context, chat.id, asyncio.to_thread(
+                    self.service.ask_streaming if generate else self.service.ask, question,
+                    None, conversation, article_filter=state.article_filter))
             except NoArticlesMatchError:
                 await reply(message, [say.esc(no_match_text(state.article_filter,
                                                             "/since off and /source off"))])
                 return
-            # a generated answer is shown as it is written, in the message it then becomes
-            sent = await stream_text(message, stream) if stream.generating else None
+            if isinstance(found, GeneratedStream):
+                if found.generating:
+                    sent = await stream_text(message, found)  # shown as written, then replaced
+                found = found.answer
         forget_quiet_chats(context.application)
-        answer = stream.answer
+        answer: Answer = found
         if answer.abstained:
             await reply(message, [say.refusal_html(question, answer)])
             return
@@ -242,14 +248,14 @@ class QabotHandlers:
         message = update.effective_message
         assert message is not None
         state, arg = chat_state(context), " ".join(context.args or []).lower()
-        if not self.service.llm_configured:
+        if self.default_mode != "llm":
             await reply(message, [say.NO_LLM])
             return
         if arg and arg not in ("llm", "extractive"):
             await reply(message, [say.MODE_USAGE])
             return
         state.mode = arg or state.mode
-        await reply(message, [say.mode_html(state.mode or self.service.default_mode(),
+        await reply(message, [say.mode_html(state.mode or self.default_mode,
                                             self.service.generator.label())])
 
     async def on_reindex(self, update: Update, context: BotContext) -> None:
