@@ -17,7 +17,7 @@ from .conversation import Conversation
 from .config import Settings, prepare_environment
 from .embedding import Embedder, OnnxEmbedder, load_embedder
 from .errors import IndexCorruptError
-from .generation import GeneratedStream, Generator
+from .generation import GeneratedStream, Generator, LlmConfig
 from .progress import ProgressFn
 from .index import BuildReport, Generation, IndexStore, build_index
 from .retriever import HybridRetriever, RetrievalConfig
@@ -75,7 +75,7 @@ class QabotService:
             dense_weight=settings.dense_weight, sentence_weight=settings.sentence_weight))
         self.reader = load_reader(settings)
         self.answerer = Answerer(self.retriever, answer_config(settings), reader=self.reader)
-        self.generator = Generator(settings)  # the chat model loads on the first generated answer
+        self.generator = Generator(llm_config(settings))  # the chat model loads on first use
         self._generation: Generation | None = None
         self._lock = threading.Lock()
 
@@ -233,6 +233,13 @@ def answer_config(settings: Settings) -> AnswerConfig:
     return AnswerConfig(abstain_threshold=settings.abstain_threshold, top_k=settings.top_k,
                         reader_passages=settings.reader_passages,
                         reader_threshold=settings.reader_threshold, spelling=settings.spelling)
+
+
+def llm_config(settings: Settings) -> LlmConfig:
+    """The language-model settings of ``settings`` (generated answers; off when unnamed)."""
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return LlmConfig(model=settings.llm, base_url=settings.llm_base_url, api_key=key,
+                     timeout_s=settings.llm_timeout_s)
 
 
 def load_reader(settings: Settings) -> OnnxReader | None:

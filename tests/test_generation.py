@@ -30,6 +30,7 @@ from qabot.generation import (
     HUMAN,
     SYSTEM,
     Generator,
+    LlmConfig,
     check_citations,
     cited_numbers,
     first_invalid,
@@ -37,7 +38,7 @@ from qabot.generation import (
 from qabot.generation.model import NO_KEY, load_chat_model
 from qabot.generation.prompt import prompt_inputs
 from qabot.schema import Answer, Citation
-from qabot.service import QabotService
+from qabot.service import QabotService, llm_config
 
 from .conftest import ROOT
 
@@ -69,8 +70,9 @@ class _Broken(FakeListChatModel):
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(llm_timeout_s=1.0)
+def settings() -> LlmConfig:
+    """A one-second deadline (the model itself is injected by each test)."""
+    return LlmConfig(timeout_s=1.0)
 
 
 # ---------------------------------------------------------------- the citation check and prompt
@@ -107,14 +109,14 @@ def test_the_prompt_numbers_the_cited_passages_and_states_the_rules() -> None:
 
 # ---------------------------------------------------------------- generate (the LCEL chain)
 
-def test_a_good_reply_becomes_the_answer_with_the_same_citations(settings: Settings) -> None:
+def test_a_good_reply_becomes_the_answer_with_the_same_citations(settings: LlmConfig) -> None:
     answer = Generator(settings, model=_generic(GOOD)).generate(EXTRACTIVE)
     assert (answer.mode, answer.text, answer.note, answer.span) == ("llm", GOOD, None, None)
     assert answer.citations == EXTRACTIVE.citations
     assert answer.to_json()["mode"] == "llm"
 
 
-def test_a_refusal_never_reaches_the_model(settings: Settings) -> None:
+def test_a_refusal_never_reaches_the_model(settings: LlmConfig) -> None:
     model = FakeListChatModel(responses=[GOOD, GOOD])  # .i counts calls (up to the last reply)
     generator = Generator(settings, model=model)
     assert generator.generate(REFUSAL) is REFUSAL
@@ -129,7 +131,7 @@ def test_a_refusal_never_reaches_the_model(settings: Settings) -> None:
     (FakeListChatModel(responses=[GOOD], sleep=3.0), "did not finish within 1 s"),
     (_Broken(responses=[]), "ConnectionRefusedError: .*Connection refused"),
 ])
-def test_every_failure_gives_the_extractive_answer_and_a_note(settings: Settings, model: Any,
+def test_every_failure_gives_the_extractive_answer_and_a_note(settings: LlmConfig, model: Any,
                                                               note: str) -> None:
     started = time.monotonic()
     answer = Generator(settings, model=model).generate(EXTRACTIVE)
@@ -141,8 +143,8 @@ def test_every_failure_gives_the_extractive_answer_and_a_note(settings: Settings
     assert re.search(note, answer.note), answer.note
 
 
-def test_an_unbuildable_model_is_a_note_not_an_error(make_settings: Callable[..., Settings]) -> None:
-    generator = Generator(make_settings(llm="no-such-provider:some-model"))
+def test_an_unbuildable_model_is_a_note_not_an_error() -> None:
+    generator = Generator(LlmConfig(model="no-such-provider:some-model"))
     answer = generator.generate(EXTRACTIVE)
     assert answer.mode == "extractive" and "cannot be set up" in (answer.note or "")
 
@@ -150,7 +152,7 @@ def test_an_unbuildable_model_is_a_note_not_an_error(make_settings: Callable[...
 # ---------------------------------------------------------------- stream
 
 def test_the_stream_yields_the_reply_as_written_then_the_checked_answer(
-        settings: Settings) -> None:
+        settings: LlmConfig) -> None:
     stream = Generator(settings, model=_generic(GOOD)).stream(EXTRACTIVE)
     assert stream.generating
     chunks = list(stream)
@@ -158,7 +160,7 @@ def test_the_stream_yields_the_reply_as_written_then_the_checked_answer(
     assert stream.answer.mode == "llm" and stream.answer.text == GOOD
 
 
-def test_the_stream_stops_before_a_citation_of_a_passage_not_shown(settings: Settings) -> None:
+def test_the_stream_stops_before_a_citation_of_a_passage_not_shown(settings: LlmConfig) -> None:
     stream = Generator(settings, model=_generic("Many were arrested [1] and [9] more.")
                        ).stream(EXTRACTIVE)
     shown = "".join(stream)
@@ -167,7 +169,7 @@ def test_the_stream_stops_before_a_citation_of_a_passage_not_shown(settings: Set
     assert "[9]" in (stream.answer.note or "")
 
 
-def test_a_stream_that_stalls_ends_at_the_deadline(settings: Settings) -> None:
+def test_a_stream_that_stalls_ends_at_the_deadline(settings: LlmConfig) -> None:
     started = time.monotonic()
     stream = Generator(settings, model=FakeListChatModel(responses=[GOOD], sleep=0.4)
                        ).stream(EXTRACTIVE)
@@ -179,7 +181,7 @@ def test_a_stream_that_stalls_ends_at_the_deadline(settings: Settings) -> None:
 # ---------------------------------------------------------------- through the service
 
 def test_the_service_asks_the_model_only_for_answers_it_does_not_refuse(
-        fake_service: QabotService, settings: Settings) -> None:
+        fake_service: QabotService, settings: LlmConfig) -> None:
     fake_service.index()
     baseline = fake_service.ask("how many people were arrested?")
     assert fake_service.default_mode() == "extractive" and not fake_service.llm_configured
@@ -198,8 +200,8 @@ def test_the_service_asks_the_model_only_for_answers_it_does_not_refuse(
 
 def test_base_url_builds_chat_openai_with_no_retries_and_a_dummy_key(
         make_settings: Callable[..., Settings]) -> None:
-    model: Any = load_chat_model(make_settings(llm_base_url="http://127.0.0.1:9/v1",
-                                               llm="openai:local", llm_timeout_s=7))
+    model: Any = load_chat_model(llm_config(make_settings(
+        llm_base_url="http://127.0.0.1:9/v1", llm="openai:local", llm_timeout_s=7)))
     assert type(model).__name__ == "ChatOpenAI"
     assert (model.model_name, model.openai_api_base, model.max_retries, model.request_timeout) \
         == ("local", "http://127.0.0.1:9/v1", 0, 7)
@@ -210,12 +212,13 @@ def test_the_key_comes_from_the_environment_and_is_never_shown(
         make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-show-me")
     settings = make_settings(llm="openai:gpt-4o-mini")
-    assert "sk-test-never-show-me" not in repr(settings) + str(settings)
-    model: Any = load_chat_model(settings)
+    config = llm_config(settings)
+    assert "sk-test-never-show-me" not in repr(settings) + str(settings) + repr(config)
+    model: Any = load_chat_model(config)
     assert model.model_name == "gpt-4o-mini"
     assert model.openai_api_key.get_secret_value() == "sk-test-never-show-me"
-    answer = Generator(settings, model=FakeListChatModel(responses=[]))
-    broken = answer.fallback(EXTRACTIVE, RuntimeError("bad key sk-test-never-show-me"))
+    generator = Generator(config, model=FakeListChatModel(responses=[]))
+    broken = generator.fallback(EXTRACTIVE, RuntimeError("bad key sk-test-never-show-me"))
     assert "sk-test-never-show-me" not in (broken.note or "") and "***" in (broken.note or "")
 
 

@@ -7,7 +7,9 @@ Importing this package loads no LangChain: ``chain`` and ``model`` import it on 
 
 from .citations import check_citations, cited_numbers, first_invalid
 from .generator import MODES, GeneratedStream, Generator, generated, within
+from .model import LlmConfig
 from .prompt import HUMAN, SYSTEM
 
-__all__ = ["HUMAN", "MODES", "SYSTEM", "GeneratedStream", "Generator", "check_citations",
+__all__ = ["HUMAN", "MODES", "SYSTEM", "GeneratedStream", "Generator", "LlmConfig",
+           "check_citations",
            "cited_numbers", "first_invalid", "generated", "within"]

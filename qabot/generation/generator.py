@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import GenerationError
 from .citations import check_citations, first_invalid
-from .model import load_chat_model, model_label, one_line_reason
+from .model import LlmConfig, load_chat_model, model_label, one_line_reason
 from .prompt import prompt_inputs
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from ..config import Settings
     from ..schema import Answer
 
 log = logging.getLogger(__name__)
@@ -124,27 +123,28 @@ def generated(extractive: Answer, text: str) -> Answer:
 class Generator:
     """Generated answers from the configured chat model (or an injected one, for tests)."""
 
-    def __init__(self, settings: Settings, model: BaseChatModel | None = None) -> None:
-        self.settings = settings
+    def __init__(self, config: LlmConfig | None = None,
+                 model: BaseChatModel | None = None) -> None:
+        self.config = config or LlmConfig()
         self._model = model
         self._lock = threading.Lock()
 
     @property
     def configured(self) -> bool:
         """True when a model is set up (``llm`` or ``llm_base_url``, or one was injected)."""
-        return self._model is not None or bool(self.settings.llm or self.settings.llm_base_url)
+        return self._model is not None or self.config.configured
 
     def label(self) -> str:
         """The model as people read it ("" when none is configured)."""
-        if self.settings.llm or self.settings.llm_base_url:
-            return model_label(self.settings)
+        if self.config.configured:
+            return model_label(self.config)
         return type(self._model).__name__ if self._model is not None else ""
 
     def chat_model(self) -> BaseChatModel:
         """The chat model, built on first use and kept."""
         with self._lock:
             if self._model is None:
-                self._model = load_chat_model(self.settings)
+                self._model = load_chat_model(self.config)
             return self._model
 
     def generate(self, answer: Answer) -> Answer:
@@ -159,7 +159,7 @@ class Generator:
             # slowness (warm_up does it ahead of the first question)
             chain = answer_chain(self.chat_model(), len(answer.citations))
             inputs = prompt_inputs(answer, answer.citations)
-            (text,) = list(within(self.settings.llm_timeout_s,
+            (text,) = list(within(self.config.timeout_s,
                                   lambda: iter([chain.invoke(inputs)])))
             return generated(answer, text)
         except Exception as exc:  # noqa: BLE001  (every failure: the extractive answer)
@@ -177,7 +177,7 @@ class Generator:
         except Exception as exc:  # noqa: BLE001  (e.g. the provider's package is missing)
             return GeneratedStream(self.fallback(answer, exc))
         inputs = prompt_inputs(answer, answer.citations)
-        return GeneratedStream(answer, within(self.settings.llm_timeout_s,
+        return GeneratedStream(answer, within(self.config.timeout_s,
                                               lambda: chain.stream(inputs)), self.fallback)
 
     def warm_up(self) -> None:
@@ -191,9 +191,8 @@ class Generator:
 
     def fallback(self, answer: Answer, exc: BaseException) -> Answer:
         """``answer`` (extractive) with the one-line note saying why the model's was not used."""
-        key = self.settings.llm_api_key
         reason = (exc.message if isinstance(exc, GenerationError)
-                  else one_line_reason(exc, key.get_secret_value() if key else None))
+                  else one_line_reason(exc, self.config.api_key))
         # INFO, not WARNING: the note already tells the person; no traceback (it may hold a key)
         log.info("generated answer not used: %s", reason)
         return replace(answer, note=f"generated answer not used: {reason}; this is the "

@@ -4,11 +4,13 @@ package are imported here and nowhere else, so with ``llm`` unset none of them i
 ``llm_base_url`` set: langchain-openai's ``ChatOpenAI`` against that OpenAI-compatible server
 (llama.cpp, vLLM, LM Studio, Ollama's /v1), ``llm`` naming the model it serves. Else ``llm`` is a
 provider string for ``langchain.chat_models.init_chat_model`` ("ollama:llama3.2",
-"openai:gpt-4o-mini"). The API key comes from settings (environment or .env) and is never logged.
+"openai:gpt-4o-mini"). The API key comes from the environment or .env (``config.Settings``),
+and is never logged.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationError
@@ -16,50 +18,64 @@ from ..errors import GenerationError
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from ..config import Settings
-
 # What an OpenAI-compatible server is sent when it needs no key (the client insists on one).
 NO_KEY = "not-needed"
 
 
-def model_label(settings: Settings) -> str:
+@dataclass(frozen=True, slots=True)
+class LlmConfig:
+    """The model settings (``service.llm_config`` reads them): ``model`` is the ``llm`` setting,
+    ``base_url`` an OpenAI-compatible server; the key never shows in a repr."""
+
+    model: str = ""
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 60.0
+
+    @property
+    def configured(self) -> bool:
+        """True when a model is named (generated answers are possible)."""
+        return bool(self.model or self.base_url)
+
+
+def model_label(config: LlmConfig) -> str:
     """The model as people read it: "llama3.2 at http://127.0.0.1:8080/v1", "ollama:llama3.2"."""
-    if settings.llm_base_url:
-        return f"{_served_name(settings)} at {settings.llm_base_url}"
-    return settings.llm
+    if config.base_url:
+        return f"{_served_name(config)} at {config.base_url}"
+    return config.model
 
 
-def _served_name(settings: Settings) -> str:
+def _served_name(config: LlmConfig) -> str:
     # llama.cpp's server answers whatever the model is called; others need the name they serve.
-    return settings.llm.removeprefix("openai:") or "default"
+    return config.model.removeprefix("openai:") or "default"
 
 
-def load_chat_model(settings: Settings) -> BaseChatModel:
+def load_chat_model(config: LlmConfig) -> BaseChatModel:
     """The configured chat model; ``GenerationError`` when its package is missing or it cannot
     be built (the caller falls back to the extractive answer)."""
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    key = config.api_key
     # One try, bounded: a retry would only make people wait longer for the extractive answer.
-    common: dict[str, Any] = {"timeout": settings.llm_timeout_s, "max_retries": 0}
+    common: dict[str, Any] = {"timeout": config.timeout_s, "max_retries": 0}
     try:
-        if settings.llm_base_url:
+        if config.base_url:
             from langchain_openai import ChatOpenAI
 
-            return ChatOpenAI(model=_served_name(settings), base_url=settings.llm_base_url,
+            return ChatOpenAI(model=_served_name(config), base_url=config.base_url,
                               api_key=key or NO_KEY, **common)  # type: ignore[arg-type]
         from langchain.chat_models import init_chat_model
 
-        provider = settings.llm.partition(":")[0]
+        provider = config.model.partition(":")[0]
         if provider == "ollama":  # ChatOllama has no timeout or retries; qabot's deadline holds
             common = {}
         if key:
             common["api_key"] = key
-        return init_chat_model(settings.llm, **common)
+        return init_chat_model(config.model, **common)
     except ImportError as exc:
         raise GenerationError(f"the model's package is not installed ({exc.name or exc}): "
                               "pip install 'qabot[llm]' and the provider's langchain package"
                               ) from None
     except Exception as exc:  # noqa: BLE001  (any provider's own error: one line, no key)
-        raise GenerationError(f"the model {model_label(settings)!r} cannot be set up: "
+        raise GenerationError(f"the model {model_label(config)!r} cannot be set up: "
                               f"{one_line_reason(exc, key)}") from None
 
 
