@@ -340,3 +340,52 @@ def test_bot_mode_per_chat_and_refusals_reach_no_model(
     telegram.send_text(5, 5, REFUSED)
     assert "don't cover that" in telegram.wait_messages(5, 5)[-1].plain
     assert model.count == before and not telegram.edits(5)
+
+
+def test_bot_streaming_backs_off_when_telegram_says_retry_after() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from telegram.error import RetryAfter
+
+    from qabot.generation import GeneratedStream
+    from qabot.schema import Answer, Citation
+    from qabot.telegram.streaming import replace_text, stream_text
+
+    class Sent:
+        def __init__(self) -> None:
+            self.edits: list[tuple[float, str]] = []
+            self.refused = False
+
+        async def edit_text(self, text: str, **kwargs: Any) -> None:
+            if not self.refused:  # the first edit hits Telegram's flood control
+                self.refused = True
+                raise RetryAfter(1)
+            self.edits.append((time.monotonic(), text))
+
+    sent = Sent()
+
+    async def reply_text(text: str, **kwargs: Any) -> Sent:
+        sent.edits.append((time.monotonic(), text))
+        return sent
+
+    def words() -> Iterator[str]:
+        for word in "Many were arrested in Almaty on Friday and Saturday, police said [1].".split():
+            word = word if word == "Many" else " " + word
+            time.sleep(0.15)
+            yield word
+
+    message: Any = SimpleNamespace(chat=SimpleNamespace(type="private"), reply_text=reply_text)
+    answer = Answer("q", "text", None, False, citations=(Citation("f.txt", 1, "t", 0.5),))
+    stream = GeneratedStream(answer, words())
+
+    async def run() -> None:
+        assert await stream_text(message, stream, interval=0.2) is sent
+        assert await replace_text(sent, "final <b>answer</b>")
+
+    asyncio.run(run())
+    times = [t for t, _ in sent.edits]
+    assert sent.edits[0][1] == "Many …" and sent.edits[-1][1] == "final <b>answer</b>"
+    assert len(sent.edits) >= 3 and times[1] - times[0] >= 1.0  # waited out the RetryAfter
+    assert all(b - a >= 0.19 for a, b in zip(times, times[1:]))  # and the pace after it
+    assert stream.answer.mode == "llm" and stream.answer.text.endswith("police said [1].")

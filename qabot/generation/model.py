@@ -70,9 +70,10 @@ def load_chat_model(config: LlmConfig) -> BaseChatModel:
         if key:
             common["api_key"] = key
         return init_chat_model(config.model, **common)
-    except ImportError as exc:
-        raise GenerationError(f"the model's package is not installed ({exc.name or exc}): "
-                              "pip install 'qabot[llm]' and the provider's langchain package"
+    except ImportError as exc:  # langchain's own message names the package to install
+        hint = "; pip install 'qabot[llm]' or the provider's langchain package" if exc.name \
+            else ""
+        raise GenerationError(f"the model's package is missing: {one_line_reason(exc)}{hint}"
                               ) from None
     except Exception as exc:  # noqa: BLE001  (any provider's own error: one line, no key)
         raise GenerationError(f"the model {model_label(config)!r} cannot be set up: "
