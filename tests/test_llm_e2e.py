@@ -160,6 +160,7 @@ def repl(index: dict[str, Path], repl_llm: FakeLlmApi) -> Iterator[pexpect.spawn
     child = pexpect.spawn(sys.executable, ["-m", "qabot.cli", "repl"], env=env, cwd=ROOT,
                           encoding="utf-8", timeout=60, dimensions=(50, 160))
     child.expect_exact(PROMPT)
+    child.startup = child.before  # type: ignore[attr-defined]
     yield child
     if child.isalive():
         child.terminate(force=True)
@@ -178,6 +179,7 @@ def _exchange(child: pexpect.spawn, line: str, marker: str) -> str:
 
 def test_repl_streams_the_answer_as_it_is_written(repl: pexpect.spawn,
                                                   repl_llm: FakeLlmApi) -> None:
+    assert f"Answers written by local-model at {repl_llm.base_url}" in repl.startup
     repl_llm.scenario, repl_llm.hold = "good", threading.Event()
     repl.sendline(QUESTION)
     repl.expect_exact("The security")  # the first words, while the server holds the rest

@@ -90,7 +90,8 @@ class Repl:
         """How much is loaded, and where to find help."""
         stats = self.service.stats()
         self._generation_name = stats.generation
-        view.print_banner(self.console, stats)
+        view.print_banner(self.console, stats, self.service.generator.label()
+                          if self.state.mode == "llm" else "")
 
     def warming(self) -> bool:
         """True while the background model load is still running."""

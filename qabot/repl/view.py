@@ -45,12 +45,15 @@ KEYS_HELP = ("Keys: Enter asks, Ctrl-C abandons the line, Ctrl-D leaves, Up/Down
              "search the history.")
 
 
-def print_banner(console: Console, stats: IndexStats) -> None:
-    """How much is loaded, and where to find help."""
+def print_banner(console: Console, stats: IndexStats, model: str = "") -> None:
+    """How much is loaded (and the language model writing the answers), and where to find
+    help."""
     from rich.text import Text
 
     line = Text.assemble(("qabot", "bold"), f" — {plural(stats.articles, 'article')}, "
                          f"{plural(stats.passages, 'passage')} loaded ({stats.generation}). ")
+    if model:
+        line.append(f"Answers written by {printable(model)} (:mode extractive to quote). ")
     line.append("Ask a question, or :help for commands. Ctrl-D leaves.", style="dim")
     console.print(line)
 
