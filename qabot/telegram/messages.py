@@ -191,6 +191,8 @@ def welcome_html(articles: int, newest: str | None, bot_username: str | None,
             "/since &lt;date&gt; – answer only from articles since then (2022-01-07, Jan 7, "
             "yesterday; /since off clears it)\n"
             "/source &lt;name&gt; – answer only from one source, e.g. reuters (/source off)\n"
+            "/mode llm|extractive – answers written by a language model, when one is set up, "
+            "or quoted\n"
             "/help – this message\n"
             "/reindex – update the index from the seeds folder (admins only)")
 
