@@ -194,6 +194,11 @@ def test_the_service_asks_the_model_only_for_answers_it_does_not_refuse(
     answer = fake_service.ask("how many people were arrested?", mode="llm")
     assert answer.mode == "llm" and answer.text == "More than 3,800 [1]." and model.i == 1
     assert answer.citations == baseline.citations
+    from qabot.langchain import QabotAnswerer
+
+    runnable = QabotAnswerer.from_service(fake_service, mode="llm")
+    assert runnable.invoke("how many people were arrested?").mode == "llm"
+    assert model.i == 0  # a second call: .i wrapped round to the first reply
 
 
 # ---------------------------------------------------------------- the settings' model
