@@ -90,8 +90,7 @@ class GeneratedStream:
         text = ""
         try:
             for chunk in self._chunks:
-                bad = first_invalid(text + chunk, passages)
-                if bad is not None:
+                if first_invalid(text + chunk, passages) is not None:
                     check_citations(text + chunk, passages)  # raises, saying what is wrong
                 text += chunk
                 yield chunk
