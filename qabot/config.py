@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "WARNING", description="Logging level of the core modules: DEBUG, INFO, WARNING, ERROR "
         "or CRITICAL (any case).")
+    llm: str = Field("", description=(
+        "Generated answers: a LangChain chat model by provider string for init_chat_model "
+        "('ollama:llama3.2', 'openai:gpt-4o-mini'), or with llm_base_url the model name the "
+        "server serves; empty (the default): off, answers are extractive only."))
+    llm_base_url: str | None = Field(None, description=(
+        "An OpenAI-compatible server for generated answers (llama.cpp, vLLM, LM Studio, "
+        "Ollama's /v1), e.g. http://127.0.0.1:8080/v1; set, it turns generated answers on."))
+    llm_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("QABOT_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the model (OPENAI_API_KEY or QABOT_LLM_API_KEY); environment "
+                    "or .env only, never logged; a local server needs none.")
+    llm_timeout_s: float = Field(60.0, gt=0, description=(
+        "Seconds the model may take for its whole reply; beyond it the extractive answer is "
+        "given, with a note."))
     telegram_bot_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "QABOT_TELEGRAM_BOT_TOKEN",
                                             "telegram_bot_token"),

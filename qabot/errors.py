@@ -66,3 +66,8 @@ class IndexWriteError(QabotError):
 
 class NoArticlesMatchError(QabotError):
     """A filter (``--since``, ``--source``) leaves no article to answer from."""
+
+
+class GenerationError(QabotError):
+    """The language model's reply cannot be used (too slow, unreachable, an error, a citation of
+    a passage it was not shown, or none at all); the extractive answer is given instead."""

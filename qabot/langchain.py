@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -122,9 +122,13 @@ class QabotAnswerer(_QabotSource, RunnableSerializable[str, Answer]):
     """
 
     k: int | None = Field(None, ge=1, description="Citations per answer; None: top_k.")
+    mode: Literal["extractive", "llm"] = Field("extractive", description=(
+        "llm: the configured chat model writes the answer from its cited passages (README "
+        "'Generated answers'); any failure gives the extractive answer with a note."))
 
     def _answer(self, question: str) -> Answer:
-        return self.service().ask(question, k=self.k, article_filter=self.article_filter)
+        return self.service().ask(question, k=self.k, article_filter=self.article_filter,
+                                  mode=self.mode)
 
     def invoke(self, input: str, config: RunnableConfig | None = None,  # noqa: A002
                **kwargs: Any) -> Answer:

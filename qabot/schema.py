@@ -140,17 +140,22 @@ class Answer:
     read_as: str | None = None  # the question after spelling correction, when it changed
     notice: str | None = None  # why it was refused, when not "the articles do not say"
     earlier: tuple[EarlierReport, ...] = ()  # older articles' different answers, newest first
+    mode: str = "extractive"  # "llm" when ``text`` was written by the language model
+    note: str | None = None  # one line on a generated answer that was not used, and why
     debug: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The answer in the documented ``--json`` shape (one object per question)."""
         shown: dict[str, Any] = {"question": self.question, "answer": self.text,
                                  "span": self.span, "abstained": self.abstained,
-                                 "citations": [c.to_json() for c in self.citations]}
+                                 "citations": [c.to_json() for c in self.citations],
+                                 "mode": self.mode}
         if self.read_as is not None:
             shown["read_as"] = self.read_as
         if self.notice is not None:
             shown["notice"] = self.notice
         if self.earlier:
             shown["earlier"] = [e.to_json() for e in self.earlier]
+        if self.note is not None:
+            shown["note"] = self.note
         return shown

@@ -17,6 +17,7 @@ from .conversation import Conversation
 from .config import Settings, prepare_environment
 from .embedding import Embedder, OnnxEmbedder, load_embedder
 from .errors import IndexCorruptError
+from .generation import GeneratedStream, Generator, LlmConfig
 from .progress import ProgressFn
 from .index import BuildReport, Generation, IndexStore, build_index
 from .retriever import HybridRetriever, RetrievalConfig
@@ -74,6 +75,7 @@ class QabotService:
             dense_weight=settings.dense_weight, sentence_weight=settings.sentence_weight))
         self.reader = load_reader(settings)
         self.answerer = Answerer(self.retriever, answer_config(settings), reader=self.reader)
+        self.generator = Generator(llm_config(settings))  # the chat model loads on first use
         self._generation: Generation | None = None
         self._lock = threading.Lock()
 
@@ -120,6 +122,7 @@ class QabotService:
         self.embedder.embed_query("warm up")
         if self.reader is not None:
             self.reader.warm_up()
+        self.generator.warm_up()  # nothing to do unless a chat model is configured
 
     def has_index(self) -> bool:
         """True once a build has produced a live generation (False while ``CURRENT`` is
@@ -129,11 +132,36 @@ class QabotService:
         except IndexCorruptError:
             return False
 
+    @property
+    def llm_configured(self) -> bool:
+        """True when generated answers are possible (a chat model is configured)."""
+        return self.generator.configured
+
+    def default_mode(self) -> str:
+        """The answer mode a new conversation starts in: "llm" when a model is configured."""
+        return "llm" if self.generator.configured else "extractive"
+
     def ask(self, question: str, k: int | None = None,
             conversation: Conversation | None = None,
-            article_filter: ArticleFilter | None = None) -> Answer:
+            article_filter: ArticleFilter | None = None, mode: str = "extractive") -> Answer:
         """Answer one question (a follow-up when ``conversation`` holds a live topic), from the
-        articles ``article_filter`` lets through (``NoArticlesMatchError`` when none)."""
+        articles ``article_filter`` lets through (``NoArticlesMatchError`` when none). With
+        ``mode="llm"`` the model writes it from the cited passages (see ``generation``)."""
+        answer = self._extractive(question, k, conversation, article_filter)
+        return self.generator.generate(answer) if mode == "llm" else answer
+
+    def ask_streaming(self, question: str, k: int | None = None,
+                      conversation: Conversation | None = None,
+                      article_filter: ArticleFilter | None = None,
+                      mode: str = "llm") -> GeneratedStream:
+        """``ask`` with the model's reply as it is written: the extractive answer is found here,
+        the model runs while the stream is iterated (nothing to iterate in "extractive" mode or
+        for a refusal: the stream's ``answer`` is the extractive one)."""
+        answer = self._extractive(question, k, conversation, article_filter)
+        return self.generator.stream(answer) if mode == "llm" else GeneratedStream(answer)
+
+    def _extractive(self, question: str, k: int | None, conversation: Conversation | None,
+                    article_filter: ArticleFilter | None) -> Answer:
         # Undecodable input arrives as lone surrogates, which the tokenizer refuses; a "?" in
         # their place keeps the rest of the question answerable.
         question = question.encode("utf-8", "replace").decode("utf-8")
@@ -205,6 +233,13 @@ def answer_config(settings: Settings) -> AnswerConfig:
     return AnswerConfig(abstain_threshold=settings.abstain_threshold, top_k=settings.top_k,
                         reader_passages=settings.reader_passages,
                         reader_threshold=settings.reader_threshold, spelling=settings.spelling)
+
+
+def llm_config(settings: Settings) -> LlmConfig:
+    """The language-model settings of ``settings`` (generated answers; off when unnamed)."""
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return LlmConfig(model=settings.llm, base_url=settings.llm_base_url, api_key=key,
+                     timeout_s=settings.llm_timeout_s)
 
 
 def load_reader(settings: Settings) -> OnnxReader | None:

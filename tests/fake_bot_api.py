@@ -1,9 +1,10 @@
 """A stand-in Telegram Bot API server for end-to-end tests of the bot.
 
 It listens on 127.0.0.1 (ephemeral port) in a thread, serves queued updates through long-polled
-``getUpdates``, records every request, and checks ``sendMessage`` the way Telegram does: HTML
-parse mode is parsed strictly (unsupported tags, unbalanced tags or bare ``<``/``>``/``&`` are a
-400 "can't parse entities" error), and texts over 4096 characters are refused.
+``getUpdates``, records every request, and checks ``sendMessage`` and ``editMessageText`` the way
+Telegram does: HTML parse mode is parsed strictly (unsupported tags, unbalanced tags or bare
+``<``/``>``/``&`` are a 400 "can't parse entities" error), texts over 4096 characters are refused,
+and so is an edit that changes nothing.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class FakeBotApi:
         self._next_update = 1
         self._next_message = 1
         self._chat_types: dict[int, str] = {}
+        self.sent: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, message id): as it is now
         self._cond = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -179,6 +181,15 @@ class FakeBotApi:
         """Accepted sendMessage calls to ``chat_id``."""
         return [c for c in self.find("sendMessage", chat_id) if c.status == 200]
 
+    def edits(self, chat_id: int) -> list[Call]:
+        """Accepted editMessageText calls in ``chat_id``, oldest first."""
+        return [c for c in self.find("editMessageText", chat_id) if c.status == 200]
+
+    def text_now(self, chat_id: int, message_id: int) -> str:
+        """What a message of the bot shows now, after every edit."""
+        with self._cond:
+            return str(self.sent[(chat_id, message_id)]["text"])
+
     def wait_until(self, predicate: Callable[[], Any], timeout: float = 30.0,
                    what: str = "condition") -> Any:
         """Wait for ``predicate()`` to be truthy (re-checked on every request); return its value."""
@@ -221,18 +232,45 @@ class FakeBotApi:
                     return ready[:int(params.get("limit") or 100)]
                 self._cond.wait(left)
 
-    def _send_message(self, params: dict[str, Any]) -> tuple[int, Any, str | None]:
+    def _checked_text(self, params: dict[str, Any]) -> tuple[str | None, str]:
+        """(the plain text, "") for a valid text parameter, else (None, Telegram's error)."""
         text = str(params.get("text") or "")
         if not text.strip():
-            return 400, "Bad Request: message text is empty", None
+            return None, "Bad Request: message text is empty"
         plain = text
         if str(params.get("parse_mode", "")).upper() == "HTML":
             try:
                 plain = parse_html(text)
             except EntityParseError as exc:
-                return 400, str(exc), None
+                return None, str(exc)
         if _utf16_len(plain) > 4096:
-            return 400, "Bad Request: message is too long", None
+            return None, "Bad Request: message is too long"
+        return plain, ""
+
+    def _edit_message_text(self, params: dict[str, Any]) -> tuple[int, Any, str | None]:
+        plain, error = self._checked_text(params)
+        if plain is None:
+            return 400, error, None
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        with self._cond:
+            message = self.sent.get(key)
+            if message is None:
+                return 400, "Bad Request: message to edit not found", None
+            markup = params.get("reply_markup")
+            if message["text"] == plain and message.get("reply_markup") == markup:
+                return 400, ("Bad Request: message is not modified: specified new message "
+                             "content and reply markup are exactly the same"), None
+            message["text"] = plain
+            message.pop("reply_markup", None)
+            if isinstance(markup, dict):
+                message["reply_markup"] = markup
+            message["edit_date"] = int(time.time())
+            return 200, dict(message), plain
+
+    def _send_message(self, params: dict[str, Any]) -> tuple[int, Any, str | None]:
+        plain, error = self._checked_text(params)
+        if plain is None:
+            return 400, error, None
         chat_id = int(params["chat_id"])
         message: dict[str, Any] = {
             "message_id": self._new_message_id(), "date": int(time.time()),
@@ -240,6 +278,8 @@ class FakeBotApi:
             "from": self._bot_user(), "text": plain}
         if isinstance(params.get("reply_markup"), dict):
             message["reply_markup"] = params["reply_markup"]
+        with self._cond:
+            self.sent[(chat_id, message["message_id"])] = dict(message)
         return 200, message, plain
 
     def handle(self, method: str, params: dict[str, Any]) -> tuple[int, Any, str | None]:
@@ -250,6 +290,8 @@ class FakeBotApi:
             return 200, self._get_updates(params), None
         if method == "sendMessage":
             return self._send_message(params)
+        if method == "editMessageText":
+            return self._edit_message_text(params)
         if method in {"deleteWebhook", "setWebhook", "sendChatAction", "answerCallbackQuery",
                       "setMyCommands", "editMessageReplyMarkup", "close", "logOut"}:
             return 200, True, None

@@ -62,8 +62,9 @@ def test_mission_question_in_json(messy: tuple[Path, str]) -> None:
     result = run_qabot("ask", "--json", "how many were arrested?", *_where(base))
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert set(answer) == {"question", "answer", "span", "abstained", "citations"}
+    assert set(answer) == {"question", "answer", "span", "abstained", "citations", "mode"}
     assert answer["abstained"] is False and "3,800" in answer["answer"]
+    assert answer["mode"] == "extractive"  # no language model is configured
     first = answer["citations"][0]
     assert set(first) == {"source", "paragraph", "text", "score", "published"}
     assert first["source"] == SEED.name

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import NoArticlesMatchError, QabotError
+from ..errors import ConfigError, NoArticlesMatchError, QabotError
 from .shared import (
     DateParam,
     clean_question,
@@ -84,36 +84,46 @@ def _watch(service: QabotService) -> None:
                    '"Jan 7", "yesterday").')
 @click.option("--source", "publisher", metavar="NAME", default=None,
               help="Answer only from articles of this source (e.g. reuters; any case).")
+@click.option("--mode", type=click.Choice(["llm", "extractive"]), default=None,
+              help="llm: the configured language model writes the answer from the cited "
+                   "passages; extractive: quoted from them. Default: llm when a model is set.")
 def ask_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
                 question: tuple[str, ...], as_json: bool, top_k: int | None,
-                since: date | None, publisher: str | None) -> None:
+                since: date | None, publisher: str | None, mode: str | None) -> None:
     """Answer QUESTION with cited passages, each with its article's publication date.
 
     With no QUESTION, reads questions from standard input, one per line, and answers each as it
     arrives (a newer index is picked up between questions). --since and --source narrow the
-    articles answered from; when they leave none, that is an error, not a refusal.
+    articles answered from; when they leave none, that is an error, not a refusal. When the
+    model's reply cannot be used, the extractive answer is printed with a note.
     """
     from ..schema import ArticleFilter
 
     settings = load(config_file, seeds_dir, index_dir)
     service = service_for(settings)
+    if mode == "llm" and not service.llm_configured:
+        raise ConfigError("--mode llm needs a language model, and none is configured",
+                          hint="set llm or llm_base_url (README 'Generated answers')")
+    mode = mode or service.default_mode()
     color = sys.stdout.isatty() and not as_json
     article_filter = ArticleFilter(since=since, publisher=publisher)
 
     def answer_one(raw: str) -> None:
-        from ..render import answer_json, format_answer, json_line, no_match_text
+        from ..render import answer_json, format_answer, json_line, no_match_text, printable
 
         text = clean_question(raw)
         if not text:
             return
         try:
-            answer = service.ask(text, k=top_k, article_filter=article_filter)
+            answer = service.ask(text, k=top_k, article_filter=article_filter, mode=mode)
         except NoArticlesMatchError as exc:
             raise NoArticlesMatchError(no_match_text(
                 article_filter, "a question asked without --since and --source")) from exc
         if as_json:
             click.echo(json_line(answer_json(answer)))
         else:
+            if answer.note:
+                click.echo(f"({printable(answer.note)})")
             click.echo(format_answer(answer, bold=("\033[1m", "\033[0m") if color else ("", "")))
             if not question:
                 click.echo("")

@@ -7,7 +7,6 @@ question waits for that thread, so an early answer is never a worse one.
 
 from __future__ import annotations
 
-import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +25,8 @@ from ..render import (
 )
 from ..schema import ArticleFilter
 from . import view
+from .streaming import print_stream
+from .warmup import Warmup
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,37 +44,12 @@ COMMANDS: dict[str, str] = {
     ":since DATE": "answer only from articles published since DATE (2022-01-07, Jan 7, "
                    "yesterday); :since off clears it",
     ":source NAME": "answer only from one source's articles (e.g. reuters); :source off clears it",
+    ":mode llm|extractive": "answers written by the language model from the cited passages, "
+                            "or quoted from them (llm needs a model configured: README)",
     ":reindex": "index new or changed files in the seeds folder, then keep going",
     ":stats": "articles, passages, model and index generation",
     ":quit": "leave (Ctrl-D works too)",
 }
-
-
-class _Warmup:
-    """Loads the model and opens the index in a background thread; ``wait`` re-raises its error."""
-
-    def __init__(self, service: QabotService) -> None:
-        self._service = service
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="qabot-warmup", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._service.warm_up()
-        except BaseException as exc:  # reported on the first question, not in this thread
-            self._error = exc
-
-    def running(self) -> bool:
-        """True while the model is still loading."""
-        return self._thread.is_alive()
-
-    def wait(self) -> None:
-        """Block until warm; raise what went wrong (once), so the question gets a clear error."""
-        self._thread.join()
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
 
 
 @dataclass
@@ -84,6 +60,7 @@ class _State:
     k: int | None
     last: Answer | None = None
     article_filter: ArticleFilter = ArticleFilter()
+    mode: str = "extractive"  # :mode: "llm" streams the model's answer
 
 
 class Repl:
@@ -94,9 +71,9 @@ class Repl:
         self.service = service
         self.console = console
         self.plain = plain
-        self.state = _State(k=k)
+        self.state = _State(k=k, mode=service.default_mode())
         self.conversation = Conversation(ttl_seconds=service.settings.followup_ttl_s)
-        self._warmup: _Warmup | None = None
+        self._warmup: Warmup | None = None
         self._generation_name: str | None = None
 
     # -- start-up ---------------------------------------------------------------------------
@@ -113,7 +90,8 @@ class Repl:
         """How much is loaded, and where to find help."""
         stats = self.service.stats()
         self._generation_name = stats.generation
-        view.print_banner(self.console, stats)
+        view.print_banner(self.console, stats, self.service.generator.label()
+                          if self.state.mode == "llm" else "")
 
     def warming(self) -> bool:
         """True while the background model load is still running."""
@@ -121,7 +99,7 @@ class Repl:
 
     def start_warmup(self) -> None:
         """Load the model while the person types the first question."""
-        self._warmup = _Warmup(self.service)
+        self._warmup = Warmup(self.service)
 
     # -- input handling ---------------------------------------------------------------------
 
@@ -151,6 +129,8 @@ class Repl:
             self.set_k(arg)
         elif name in (":since", ":source"):
             self.set_filter(name[1:], arg)
+        elif name == ":mode":
+            self.set_mode(arg)
         elif name == ":reindex":
             self.reindex()
         elif name == ":stats":
@@ -168,18 +148,22 @@ class Repl:
                     self._warmup.wait()
                 self._warmup = None
             with self._busy("thinking…"):
-                answer = self.service.ask(question, k=self.state.k,
-                                          conversation=self.conversation,
-                                          article_filter=self.state.article_filter)
+                stream = self.service.ask_streaming(question, k=self.state.k,
+                                                    conversation=self.conversation,
+                                                    article_filter=self.state.article_filter,
+                                                    mode=self.state.mode)
         except NoArticlesMatchError:
             self.note(no_match_text(self.state.article_filter, ":since off and :source off"))
             return
         except QabotError as exc:
             self.error(exc)
             return
-        self.state.last = answer
         self._note_new_generation()
-        self.show_answer(answer)
+        if stream.generating:
+            self.state.last = print_stream(self.console, stream, self.plain)
+        else:
+            self.state.last = stream.answer
+            self.show_answer(stream.answer)
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -239,6 +223,22 @@ class Repl:
                 self.note(f"Usage: :since DATE — {exc}.")
                 return
         self.note(filter_status(self.state.article_filter))
+
+    def set_mode(self, arg: str) -> None:
+        """``:mode llm`` / ``:mode extractive`` for this session; alone, say which is on."""
+        arg = arg.lower()
+        if not self.service.llm_configured:
+            self.note("Only extractive answers: no language model is configured (set llm or "
+                      "llm_base_url; README 'Generated answers').")
+            return
+        if arg and arg not in ("llm", "extractive"):
+            self.note(f"Usage: :mode llm or :mode extractive (now {self.state.mode}).")
+            return
+        self.state.mode = arg or self.state.mode
+        self.note("Answers are written by the language model from the cited passages "
+                  f"({printable(self.service.generator.label())})."
+                  if self.state.mode == "llm" else "Answers are extractive (quoted from the "
+                  "articles).")
 
     def reindex(self) -> None:
         """Incremental index of the seeds folder; the next question uses the new generation."""

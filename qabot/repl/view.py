@@ -38,18 +38,22 @@ if TYPE_CHECKING:
 
 SPAN_STYLE = "bold black on yellow"
 SENTENCE_STYLE = "bold"
+NOTE_STYLE = "yellow"
 EXCERPT_CHARS = 320
 TITLE_CHARS = 80  # a long headline would push the file and paragraph off the line
 KEYS_HELP = ("Keys: Enter asks, Ctrl-C abandons the line, Ctrl-D leaves, Up/Down and Ctrl-R "
              "search the history.")
 
 
-def print_banner(console: Console, stats: IndexStats) -> None:
-    """How much is loaded, and where to find help."""
+def print_banner(console: Console, stats: IndexStats, model: str = "") -> None:
+    """How much is loaded (and the language model writing the answers), and where to find
+    help."""
     from rich.text import Text
 
     line = Text.assemble(("qabot", "bold"), f" — {plural(stats.articles, 'article')}, "
                          f"{plural(stats.passages, 'passage')} loaded ({stats.generation}). ")
+    if model:
+        line.append(f"Answers written by {printable(model)} (:mode extractive to quote). ")
     line.append("Ask a question, or :help for commands. Ctrl-D leaves.", style="dim")
     console.print(line)
 
@@ -70,7 +74,11 @@ def print_help(console: Console, commands: dict[str, str], plain: bool) -> None:
 
 
 def print_answer(console: Console, answer: Answer, plain: bool) -> None:
-    """The answer with its span highlighted, then numbered citations."""
+    """The answer with its span highlighted, then numbered citations (after the note on a
+    generated answer that was not used)."""
+    if answer.note:
+        console.print(f"({printable(answer.note)})", style=None if plain else NOTE_STYLE,
+                      markup=False, highlight=False)
     if plain:
         console.print(format_answer(answer), markup=False, highlight=False)
         console.print()
@@ -96,6 +104,18 @@ def print_answer(console: Console, answer: Answer, plain: bool) -> None:
     if earlier:
         console.print(Text(earlier, style="italic"))
     _print_citations(console, answer.citations, answer)
+    console.print()
+
+
+def print_generated_sources(console: Console, answer: Answer, plain: bool) -> None:
+    """The numbered passages under a generated answer (its text was streamed above)."""
+    if plain:
+        console.print("\nSources:", markup=False, highlight=False)
+        for number, citation in enumerate(answer.citations, start=1):
+            console.print(f"  [{number}] {citation_label(citation)}: "
+                          f"{printable(quote(citation.text))}", markup=False, highlight=False)
+    else:
+        _print_citations(console, answer.citations, answer)
     console.print()
 
 

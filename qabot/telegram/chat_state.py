@@ -2,7 +2,7 @@
 
 ``ContextTypes(chat_data=ChatState)`` makes ``context.chat_data`` one ``ChatState`` per chat,
 created on first use: the chat's follow-up memory (a ``Conversation``), its article filter
-(``/since``, ``/source``) and the lock that answers one question per chat at a time. ``forget_quiet_chats`` keeps the number of chats bounded.
+(``/since``, ``/source``), its answer mode (``/mode``) and the lock that answers one question per chat at a time. ``forget_quiet_chats`` keeps the number of chats bounded.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class ChatState:
         self.last_active = time.monotonic()
         self._conversation: Conversation | None = None
         self.article_filter = ArticleFilter()  # /since and /source: the articles answered from
+        self.mode: str | None = None  # /mode: "llm" or "extractive"; None: the bot's default
 
     def conversation(self, ttl_seconds: float) -> Conversation:
         """The chat's follow-up memory (it forgets its topic after ``ttl_seconds`` of silence)."""

@@ -28,11 +28,13 @@ from telegram.ext import (
 )
 
 from ..errors import IndexLockedError, NoArticlesMatchError, QabotError
+from ..generation import GeneratedStream
 from ..render import changed_filter, filter_status, no_match_text
 from ..schema import Answer
 from . import messages as say
 from .chat_state import BotContext, chat_state, forget_quiet_chats
 from .guards import COMMAND, AccessGuard, RateLimiter, addressed_question
+from .streaming import replace_text, stream_text
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -46,6 +48,7 @@ COMMANDS = [
     BotCommand("sources", "Show the full passages behind my last answer"),
     BotCommand("since", "Answer only from articles since a date (/since off clears it)"),
     BotCommand("source", "Answer only from one source's articles (/source off clears it)"),
+    BotCommand("mode", "Answers written by the language model, or quoted (/mode llm|extractive)"),
     BotCommand("help", "What I know and how to ask"),
     BotCommand("reindex", "Update the index from the seeds folder (admins)"),
 ]
@@ -86,6 +89,8 @@ class QabotHandlers:
         self.service = service
         self.access = AccessGuard(settings.telegram_allowed_ids, settings.telegram_admin_ids)
         self.limiter = RateLimiter(settings.telegram_rate_limit)
+        # a chat's answers until its /mode: generated when a language model is configured
+        self.default_mode = "llm" if settings.llm or settings.llm_base_url else "extractive"
 
     def register(self, app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
         """Add every handler to ``app``, the allow-list gate first."""
@@ -96,6 +101,7 @@ class QabotHandlers:
         app.add_handler(CommandHandler("reindex", self.on_reindex))
         app.add_handler(CommandHandler("since", self.on_since))
         app.add_handler(CommandHandler("source", self.on_source))
+        app.add_handler(CommandHandler("mode", self.on_mode))
         app.add_handler(CallbackQueryHandler(self.on_sources_button, pattern=Answer))
         app.add_handler(CallbackQueryHandler(self.on_expired_button, pattern=InvalidCallbackData))
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND,
@@ -135,21 +141,33 @@ class QabotHandlers:
             await reply(message, [say.slow_down_html(self.limiter.limit, wait)])
             return
         state = chat_state(context)
+        sent = None
         async with state.lock:
             conversation = state.conversation(self.settings.followup_ttl_s)
+            generate = (state.mode or self.default_mode) == "llm"
             try:
-                answer = await while_typing(context, chat.id, asyncio.to_thread(
-                    self.service.ask, question, None, conversation,
-                    article_filter=state.article_filter))
+                found = await while_typing(context, chat.id, asyncio.to_thread(
+                    self.service.ask_streaming if generate else self.service.ask, question,
+                    None, conversation, article_filter=state.article_filter))
             except NoArticlesMatchError:
                 await reply(message, [say.esc(no_match_text(state.article_filter,
                                                             "/since off and /source off"))])
                 return
+            if isinstance(found, GeneratedStream):
+                if found.generating:
+                    sent = await stream_text(message, found)  # shown as written, then replaced
+                found = found.answer
         forget_quiet_chats(context.application)
+        answer: Answer = found
         if answer.abstained:
             await reply(message, [say.refusal_html(question, answer)])
             return
-        await reply(message, say.answer_html(answer), markup=sources_button(answer))
+        texts, markup = say.answer_html(answer), sources_button(answer)
+        if sent is not None and await replace_text(sent, texts[0],
+                                                   markup if len(texts) == 1 else None):
+            texts = texts[1:]
+        if texts:
+            await reply(message, texts, markup=markup)
 
     async def on_ask(self, update: Update, context: BotContext) -> None:
         """/ask <question>: the way to ask in groups (works in private chats too)."""
@@ -224,6 +242,21 @@ class QabotHandlers:
                 await reply(message, [say.esc(f"Usage: /since <date> — {exc}.")])
                 return
         await reply(message, [say.esc(filter_status(state.article_filter))])
+
+    async def on_mode(self, update: Update, context: BotContext) -> None:
+        """/mode llm|extractive: this chat's answers, generated or quoted; alone, say which."""
+        message = update.effective_message
+        assert message is not None
+        state, arg = chat_state(context), " ".join(context.args or []).lower()
+        if self.default_mode != "llm":
+            await reply(message, [say.NO_LLM])
+            return
+        if arg and arg not in ("llm", "extractive"):
+            await reply(message, [say.MODE_USAGE])
+            return
+        state.mode = arg or state.mode
+        await reply(message, [say.mode_html(state.mode or self.default_mode,
+                                            self.service.generator.label())])
 
     async def on_reindex(self, update: Update, context: BotContext) -> None:
         """/reindex (admins): update the index from the seeds folder and report the summary."""

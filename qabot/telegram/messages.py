@@ -40,6 +40,9 @@ SOURCES_EXPIRED = "Those sources have expired; please ask again."
 ADMINS_ONLY = "Sorry, only the bot's admins can update the index."
 INDEX_BUSY = "Another index build is running; try again in a minute."
 UNKNOWN_COMMAND = "I don't know that command. Send /help to see what I can do."
+NO_LLM = ("Answers here are quoted from the articles: no language model is configured for "
+          "generated ones.")
+MODE_USAGE = "Usage: /mode llm or /mode extractive."
 SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
@@ -47,6 +50,25 @@ def esc(text: str) -> str:
     """``text`` made safe for Telegram's HTML parse mode, control and bidi characters shown as
     escapes as on the terminal (``render.printable``)."""
     return html.escape(printable(text), quote=True)
+
+
+def esc_lines(text: str) -> str:
+    """``esc`` keeping line breaks (a generated answer's paragraphs)."""
+    return "\n".join(esc(line) for line in text.strip().split("\n"))
+
+
+def streaming_html(text: str, limit: int = 3900) -> str:
+    """A generated answer while it is written: its first ``limit`` characters and a "…"."""
+    return f"{esc_lines(text[:limit])} …"
+
+
+def mode_html(mode: str, model: str) -> str:
+    """What /mode says: which answers this chat gets, and how to switch."""
+    if mode == "llm":
+        return (f"Answers here are written by the language model ({esc(model)}) from the "
+                "passages they cite. /mode extractive: answers quoted from the articles.")
+    return ("Answers here are quoted from the articles. /mode llm: answers written by the "
+            "language model from the passages they cite.")
 
 
 def visible_length(html_text: str) -> int:
@@ -103,7 +125,9 @@ def answer_html(answer: Answer) -> list[str]:
     if len(text) > 3000:  # a run-on "sentence" must not push the reply past Telegram's limit
         text = quote(text, 3000)
     at = text.find(span) if span else -1
-    if at >= 0:
+    if answer.mode == "llm":
+        head = esc_lines(text)
+    elif at >= 0:
         head = f"{esc(text[:at])}<b>{esc(span)}</b>{esc(text[at + len(span):])}"
     else:
         head = esc(text) + (f"\n<b>{esc(span)}</b>" if span else "")
@@ -114,6 +138,8 @@ def answer_html(answer: Answer) -> list[str]:
     earlier = earlier_text(answer)
     head += f"\n<i>{esc(earlier)}</i>" if earlier else ""
     blocks = [f"<i>{esc(read_as_text(answer))}</i>\n{head}" if answer.read_as else head]
+    if answer.note:
+        blocks.insert(0, f"<i>{esc(answer.note)}</i>")
     if cited:
         blocks += [f"<b>Sources</b>\n{cited[0]}", *cited[1:]]
     return pack_messages(blocks)
@@ -165,6 +191,8 @@ def welcome_html(articles: int, newest: str | None, bot_username: str | None,
             "/since &lt;date&gt; – answer only from articles since then (2022-01-07, Jan 7, "
             "yesterday; /since off clears it)\n"
             "/source &lt;name&gt; – answer only from one source, e.g. reuters (/source off)\n"
+            "/mode llm|extractive – answers written by a language model, when one is set up, "
+            "or quoted\n"
             "/help – this message\n"
             "/reindex – update the index from the seeds folder (admins only)")
 
