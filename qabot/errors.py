@@ -66,3 +66,10 @@ class IndexWriteError(QabotError):
 
 class NoArticlesMatchError(QabotError):
     """A filter (``--since``, ``--source``) leaves no article to answer from."""
+
+
+class ClusterError(QabotError):
+    """The Ray cluster of a distributed build cannot be reached, or failed during the build;
+    the live generation is left as it was."""
+
+    exit_code = 69  # EX_UNAVAILABLE: a service the command needs is unavailable
