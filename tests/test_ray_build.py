@@ -8,6 +8,7 @@ engine's chunks, Ray never loaded by the local engine, an unreachable cluster) n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,16 +19,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qabot.distributed import pool_shape
+from qabot.distributed import EncoderSpec, pool_shape
+from qabot.distributed.actor import EncoderActor, passage_rows
 from qabot.embedding import FakeEmbedder
-from qabot.index.build import _gather
+from qabot.errors import EmbeddingError
+from qabot.index import build_index
 from qabot.index.generation import load_vectors, passage_layout
-from qabot.index.plan import embed_new, local_vector_chunks, plan_vectors
+from qabot.index.plan import (
+    VectorChunks,
+    VectorPlan,
+    embed_new,
+    local_vector_chunks,
+    new_passages,
+    plan_vectors,
+)
 from qabot.schema import Passage
 
 from .conftest import QABOT, ROOT, run_qabot
@@ -54,22 +65,66 @@ def test_the_pool_leaves_every_node_a_share_for_ray_data() -> None:
     assert (big.actors, big.cpus, big.threads) == (8, 4, 4)
 
 
-@pytest.mark.parametrize("pools_sentences", [False, True])
-def test_local_chunks_cover_every_text_once_in_blocks_of_whole_passages(
-        pools_sentences: bool) -> None:
+def _plan(count: int = 40) -> VectorPlan:
+    """A plan of ``count`` new passages of one to three sentences."""
     texts = [f"Passage {n} has a sentence. It names place {n * 7}. " * (1 + n % 3)
-             for n in range(40)]
-    passages = [Passage(article_key="a", source="a.txt", title="A", paragraph=n, window=0,
-                        text=t.strip()) for n, t in enumerate(texts)]
-    plan = plan_vectors(passages, None)
-    embedder = FakeEmbedder(pools_sentences=pools_sentences)
+             for n in range(count)]
+    return plan_vectors([Passage(article_key="a", source="a.txt", title="A", paragraph=n,
+                                 window=0, text=t.strip()) for n, t in enumerate(texts)], None)
+
+
+@pytest.mark.parametrize("pools_sentences", [False, True])
+def test_local_chunks_are_whole_passages_and_cover_every_text_once(
+        pools_sentences: bool) -> None:
+    plan, embedder = _plan(), FakeEmbedder(pools_sentences=pools_sentences)
     chunks = list(local_vector_chunks(embedder, plan, lambda n: None, block_texts=9))
     assert len(chunks) > 4
+    passage_starts = {position for kind, position in plan.passage_source if kind == "new"}
+    assert {start for start, _ in chunks} <= passage_starts
+    covered = sorted(p for start, rows in chunks for p in range(start, start + len(rows)))
+    assert covered == list(range(len(plan.new_texts)))
     whole = embed_new(embedder, plan, lambda n: None)
-    assert np.array_equal(_gather(iter(reversed(chunks)), len(plan.new_texts), whole.shape[1]),
-                          whole)
-    starts = {start for start, _ in chunks}
-    assert starts <= {position for kind, position in plan.passage_source if kind == "new"}
+    for start, rows in chunks:
+        assert np.array_equal(rows, whole[start:start + len(rows)])
+
+
+def test_an_encoder_actor_gives_the_rows_of_its_passages() -> None:
+    plan = _plan(12)
+    spec = EncoderSpec(model="all-MiniLM-L6-v2", batch_size=8, encoder="fake", cache_dir=None,
+                       model_id=FakeEmbedder().model_id, pools_sentences=False)
+    passages = list(new_passages(plan))[3:9]
+    columns = passage_rows(passages)
+    out = EncoderActor(spec, threads=1)({k: np.array(v, dtype=object if k != "position"
+                                                     else np.int64)
+                                         for k, v in columns.items()})
+    whole = embed_new(FakeEmbedder(), plan, lambda n: None)
+    assert np.array_equal(out["vector"], whole[out["position"]])
+    assert sorted(out["position"]) == list(range(passages[0][0],
+                                                 passages[-1][0] + 1 + len(passages[-1][2])))
+    with pytest.raises(EmbeddingError, match="this node's encoder"):
+        EncoderActor(dataclasses.replace(spec, model_id="another-model"), threads=1)
+
+
+def test_a_build_takes_its_vectors_from_the_source_in_any_block_order(tmp_path: Path) -> None:
+    write_articles(tmp_path / "seeds", 6)
+    embedder = FakeEmbedder(pools_sentences=True)
+    build_index(tmp_path / "seeds", tmp_path / "local", embedder)
+
+    def shuffled(plan: VectorPlan, advance: Callable[[int], None]) -> VectorChunks:
+        return iter(reversed(list(local_vector_chunks(embedder, plan, advance, block_texts=5))))
+
+    build_index(tmp_path / "seeds", tmp_path / "source", embedder, vector_source=shuffled)
+    for name in ("passage_vectors.npy", "sentence_vectors.npy"):
+        assert np.array_equal(np.load(tmp_path / "local" / "gen-000001" / name),
+                              np.load(tmp_path / "source" / "gen-000001" / name))
+
+    def short(plan: VectorPlan, advance: Callable[[int], None]) -> VectorChunks:
+        return iter(list(local_vector_chunks(embedder, plan, advance, block_texts=5))[1:])
+
+    write_articles(tmp_path / "seeds", 1, seed=3, start=50)
+    with pytest.raises(EmbeddingError, match="without a vector"):
+        build_index(tmp_path / "seeds", tmp_path / "source", embedder, vector_source=short)
+    assert (tmp_path / "source" / "CURRENT").read_text().strip() == "gen-000001"
 
 
 def test_the_local_engine_never_imports_ray(tmp_path: Path) -> None:
