@@ -171,16 +171,19 @@ def _vectors(index: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             for h, (r, s, c) in rows.items()}
 
 
-def _answers(base: Path) -> list[dict[str, object]]:
+def _answers(base: Path) -> tuple[list[dict[str, object]], list[float]]:
+    """``qabot ask --json``'s answers to ``QUESTIONS`` without their citation scores and dates
+    (undated files are dated by arrival: when each build first saw them), and the scores."""
     result = run_qabot("ask", "--json", "--seeds", str(base / "seeds"), "--index",
                        str(base / "indexes"), input="\n".join(QUESTIONS) + "\n")
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    for answer in answers:  # undated files are dated by arrival: when each build saw them
+    scores = []
+    for answer in answers:
         for citation in answer["citations"]:
             citation.pop("published")
-            citation["score"] = round(citation["score"], 2)
-    return answers
+            scores.append(citation.pop("score"))
+    return answers, scores
 
 
 def _change(seeds: Path, added: Path) -> None:
@@ -263,5 +266,9 @@ echo "third rc=$?"
         assert float(passage @ other_passage) >= 0.9999
         assert sentences.shape == other_sentences.shape
         assert (np.einsum("ij,ij->i", sentences, other_sentences) >= 0.9999).all()
-    assert _answers(ray_dir) == _answers(local_dir)
+    (ray_answers, ray_scores), (local_answers, local_scores) = (_answers(ray_dir),
+                                                                _answers(local_dir))
+    assert len(ray_answers) == len(QUESTIONS) and ray_answers == local_answers
+    assert sum(not answer["abstained"] for answer in ray_answers) >= 2
+    assert np.allclose(ray_scores, local_scores, atol=1e-3)
     print(f"ray build test: {time.monotonic() - started:.0f} s")
