@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run index test bench reader clean
+.PHONY: install run index test test-ray bench bench-ray reader clean
 
 # First setup: about 2.5 minutes and 1.8 GB (1.7 GB .venv, 90 MB ~/.cache/qabot); a line per
 # step and pip's own progress, so a long step is never mistaken for a hang.
@@ -34,12 +34,18 @@ index: install  ## build or update the index from seeds/
 run: index  ## set up, index seeds/, open the REPL
 	$(VENV)/bin/qabot repl
 
-test: install  ## set up and run the whole test suite
-	$(PY) -m pytest
+test: install  ## set up and run the test suite (all but the Ray cluster tests: make test-ray)
+	$(PY) -m pytest -m "not ray"
+
+test-ray: install  ## the tests that start a two-node Ray cluster here (root: network namespaces)
+	$(PY) -m pytest -m ray
 
 bench: install  ## print the performance table (see bench/README.md)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
 	$(PY) bench/run.py
+
+bench-ray: install  ## build throughput: a 2-node local Ray cluster vs the local engine (root)
+	$(PY) bench/ray_build.py
 
 SQUAD ?= ../shared/eval/squad
 reader: install  ## retrain the shipped reader on the SQuAD dev halves (CPU, about 45-100 min)

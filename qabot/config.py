@@ -68,6 +68,23 @@ class Settings(BaseSettings):
         "when the exported model is available; fake = hashed bag-of-words vectors for tests, no "
         "model.")
     batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    build_engine: Literal["local", "ray"] = Field("local", description=(
+        "How `qabot index` computes the vectors of new passages: local = in this process; ray = "
+        "on a Ray cluster's pool of encoder actors (`pip install qabot[ray]`; README "
+        "'Distributed builds (Ray)')."))
+    ray_address: str | None = Field(None, description=(
+        "The Ray cluster to build on: host:port of its head (what `ray start --head` prints), "
+        "or 'auto'; empty: a Ray instance started on this machine for the build."))
+    ray_actors: int | None = Field(None, ge=1, le=10000, description=(
+        "Encoder actors in the Ray pool; default: one per ray_actor_cpus of the cluster."))
+    ray_actor_cpus: float = Field(0.75, gt=0, le=256, description=(
+        "CPUs each Ray encoder actor reserves (its ONNX threads: this, rounded up); below 1 "
+        "leaves every node a share for Ray Data's own work (a pool that takes every CPU "
+        "starves it)."))
+    ray_batch_passages: int = Field(256, ge=1, le=100_000, description=(
+        "Passages per Ray Data batch handed to an encoder actor."))
+    ray_connect_timeout_s: float = Field(10.0, gt=0, description=(
+        "Seconds to wait for the Ray cluster's head to answer before giving up."))
     max_file_mb: float = Field(20.0, gt=0, description="Seed files larger than this are skipped.")
     follow_external_links: bool = Field(False, description=(
         "Index symbolic links in the seeds folder whose target lies outside it (e.g. "

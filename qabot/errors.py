@@ -71,3 +71,10 @@ class NoArticlesMatchError(QabotError):
 class GenerationError(QabotError):
     """The language model's reply cannot be used (too slow, unreachable, an error, a citation of
     a passage it was not shown, or none at all); the extractive answer is given instead."""
+
+
+class ClusterError(QabotError):
+    """The Ray cluster of a distributed build cannot be reached, or failed during the build;
+    the live generation is left as it was."""
+
+    exit_code = 69  # EX_UNAVAILABLE: a service the command needs is unavailable

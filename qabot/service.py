@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .evaluation import EvalReport
+    from .index.plan import VectorSource
     from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,23 @@ class QabotService:
         return build_index(self.settings.seeds_dir, self.settings.index_dir, self.embedder,
                            rebuild=rebuild, max_file_bytes=int(self.settings.max_file_mb * 2**20),
                            progress=progress, lock_wait_seconds=lock_wait_seconds,
-                           follow_external_links=self.settings.follow_external_links)
+                           follow_external_links=self.settings.follow_external_links,
+                           vector_source=self._vector_source())
+
+    def _vector_source(self) -> VectorSource | None:
+        """Where new vectors are computed: None here, or the Ray cluster the settings name."""
+        if self.settings.build_engine == "local":
+            return None
+        from .distributed import EncoderSpec, RayOptions, ray_vector_source
+
+        s = self.settings
+        return ray_vector_source(
+            RayOptions(address=s.ray_address, actors=s.ray_actors, actor_cpus=s.ray_actor_cpus,
+                       batch_passages=s.ray_batch_passages,
+                       connect_timeout_s=s.ray_connect_timeout_s),
+            EncoderSpec(model=s.model, batch_size=s.batch_size, encoder=s.encoder,
+                        cache_dir=s.cache_dir, model_id=self.embedder.model_id,
+                        pools_sentences=self.embedder.pools_sentences))
 
     def stats(self) -> IndexStats:
         """Counts, model and generation of the live index."""

@@ -36,15 +36,25 @@ if TYPE_CHECKING:
               help="Exit with status 75 instead of waiting when another build is running.")
 @click.option("--watch", is_flag=True,
               help="Keep running and re-index whenever files in the seeds folder change.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
+              help="Where new passages are embedded: here (local) or on a Ray cluster (ray). "
+                   "Default: the build_engine setting (local).")
+@click.option("--ray-address", metavar="HOST:PORT", default=None,
+              help="The Ray cluster's head (as `ray start --head` prints it); implies --engine "
+                   "ray. Default: the ray_address setting; none starts Ray on this machine.")
 def index_command(config_file: Path | None, seeds_dir: Path | None, index_dir: Path | None,
-                  rebuild: bool, no_wait: bool, watch: bool) -> None:
+                  rebuild: bool, no_wait: bool, watch: bool, engine: str | None,
+                  ray_address: str | None) -> None:
     """Build or update the index from the seeds folder.
 
     Only new or changed passages are embedded; a run with no changes returns at once. Bad files
     are named and skipped; the rest is indexed. Readers (REPL, bot, `ask` on stdin) switch to the
     new index between questions.
     """
-    settings = load(config_file, seeds_dir, index_dir)
+    if ray_address and engine is None:
+        engine = "ray"
+    settings = load(config_file, seeds_dir, index_dir, build_engine=engine,
+                    ray_address=ray_address)
     service = service_for(settings)
     click.echo(run_index(service, rebuild=rebuild, wait=not no_wait))
     if watch:

@@ -131,9 +131,11 @@ class OnnxEmbedder(LocalModelEncoder):
     pools_sentences = True
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32,
-                 export: bool = True, cache_dir: Path | None = None) -> None:
+                 export: bool = True, cache_dir: Path | None = None,
+                 threads: int | None = None) -> None:
         super().__init__(model, batch_size)
         self.export = export
+        self.threads = threads  # of batch sessions; None: every core (a Ray actor: its share)
         self.cache_dir = cache_dir or default_cache_dir()
         pooling = self.model_dir / "1_Pooling" / "config.json"
         self.dimension = int(json.loads(pooling.read_text("utf-8"))["word_embedding_dimension"])
@@ -170,7 +172,7 @@ class OnnxEmbedder(LocalModelEncoder):
 
     @cached_property
     def _batch_session(self):  # type: ignore[no-untyped-def]
-        return self._session(os.cpu_count() or 1)
+        return self._session(self.threads or os.cpu_count() or 1)
 
     def _tokenizer(self, padding: bool) -> Tokenizer:
         from tokenizers import Tokenizer

@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import corpus
-from ..errors import CorpusError
+from ..errors import CorpusError, EmbeddingError
 from ..progress import ProgressFn
 from ..schema import Passage
 from .arrival import date_by_arrival, first_indexed
 from .manifest import FORMAT_VERSION, chunking
-from .plan import embed_new, plan_vectors
+from .plan import VectorChunks, VectorSource, local_vector_chunks, plan_vectors
 from .reuse import Live, inspect_live, load_previous
 from .seeds import read_seeds
 from .store import BuildLock, IndexStore, generation_number, write_error
 from .writer import GenerationContents, write_and_switch, write_generation
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..embedding import Embedder
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ class BuildReport:
 def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild: bool = False,
                 max_file_bytes: int = 20 * 2**20, progress: ProgressFn | None = None,
                 lock_wait_seconds: float | None = None,
-                follow_external_links: bool = False) -> BuildReport:
+                follow_external_links: bool = False,
+                vector_source: VectorSource | None = None) -> BuildReport:
     """Bring the index in ``index_dir`` up to date with ``seeds_dir``.
 
     Embeds only passages whose text is new; a run with no file changes over an intact live
@@ -61,7 +64,8 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
     live generation or ``CURRENT`` is rebuilt from whatever is intact. ``lock_wait_seconds``
     None waits for a concurrent build indefinitely, 0 fails at once with ``IndexLockedError``.
     Raises ``IndexWriteError`` when the new generation cannot be written; the live one is
-    then left as it was.
+    then left as it was. ``vector_source`` computes the new vectors (None: ``embedder`` here;
+    e.g. a Ray cluster's); ``embedder`` still splits the passages and names the model.
     """
     started = time.perf_counter()
     seeds = corpus.discover(seeds_dir, follow_external_links=follow_external_links)
@@ -78,7 +82,9 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
         if (not rebuild and live.manifest is not None
                 and _up_to_date(live.manifest, files_now, embedder, max_file_bytes)):
             return _no_change(live.name, live.manifest, len(files_now), started)
-        return _build_generation(store, seeds, embedder, live=live, rebuild=rebuild,
+        source = vector_source or (lambda plan, advance: local_vector_chunks(embedder, plan,
+                                                                            advance))
+        return _build_generation(store, seeds, embedder, source, live=live, rebuild=rebuild,
                                  max_file_bytes=max_file_bytes, progress=progress,
                                  started=started)
 
@@ -105,7 +111,8 @@ def _no_change(name: str | None, manifest: dict[str, Any], files: int,
         seconds=time.perf_counter() - started, no_change=True)
 
 
-def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder: Embedder, *,
+def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder: Embedder,
+                      source: VectorSource, *,
                       live: Live, rebuild: bool, max_file_bytes: int,
                       progress: ProgressFn | None, started: float) -> BuildReport:
     articles, skipped, records = read_seeds(seeds, max_file_bytes, progress)
@@ -124,7 +131,8 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
     plan = plan_vectors(passages, previous)
     log.info("embedding %d new texts (%d of %d passages are new)", len(plan.new_texts),
              plan.embedded_passages, len(passages))
-    new_vectors = embed_new(embedder, plan, _embedding_progress(progress, len(plan.new_texts)))
+    new_vectors = _gather(source(plan, _embedding_progress(progress, len(plan.new_texts))),
+                          len(plan.new_texts), embedder.dimension)
     passage_vectors, sentence_vectors = plan.assemble(new_vectors, previous, embedder.dimension)
 
     contents = GenerationContents(articles, passages, plan.sentence_spans, passage_vectors,
@@ -147,6 +155,24 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
         passages_embedded=plan.embedded_passages,
         passages_reused=len(passages) - plan.embedded_passages,
         skipped=tuple(skipped), seconds=time.perf_counter() - started)
+
+
+def _gather(chunks: VectorChunks, rows: int, dimension: int) -> np.ndarray:
+    """The chunks' rows in ``new_texts`` order; every row must come exactly once."""
+    import numpy as np
+
+    out = np.empty((rows, dimension), dtype=np.float32)
+    seen = np.zeros(rows, dtype=bool)
+    for start, block in chunks:
+        if block.shape[1:] != (dimension,) or seen[start:start + len(block)].any() \
+                or start + len(block) > rows:
+            raise EmbeddingError(f"the vector source sent a bad block at row {start}")
+        out[start:start + len(block)] = block
+        seen[start:start + len(block)] = True
+    if not seen.all():
+        raise EmbeddingError(f"the vector source left {int((~seen).sum())} of {rows} texts "
+                             "without a vector")
+    return out
 
 
 def _embedding_progress(progress: ProgressFn | None, total: int) -> Callable[[int], None]:

@@ -3,9 +3,9 @@ hash) and which are embedded, and embedding the new ones."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -16,6 +16,17 @@ from ..schema import Passage
 if TYPE_CHECKING:
     from ..embedding import Embedder
     from .reuse import Previous
+
+#: A build's new vectors as blocks: (position in ``plan.new_texts`` of the block's first row, its
+#: float32 rows). Blocks may come in any order, never split a passage from the sentence texts
+#: that follow it, and cover every position of ``plan.new_texts`` exactly once.
+VectorChunks: TypeAlias = Iterator[tuple[int, np.ndarray]]
+#: How a build computes its new vectors: given the plan and a progress ``advance(n)`` callback,
+#: yields its ``VectorChunks`` (the local engine, or a cluster's).
+VectorSource: TypeAlias = Callable[["VectorPlan", Callable[[int], None]], VectorChunks]
+#: A newly embedded passage: its position in ``new_texts``, its text, and its sentence spans
+#: when its sentences are embedded as well (more than one sentence), else ``[]``.
+NewPassage: TypeAlias = tuple[int, str, list[tuple[int, int]]]
 
 
 @dataclass
@@ -65,6 +76,45 @@ def embed_new(embedder: Embedder, plan: VectorPlan, advance: Callable[[int], Non
         out[p] = vector
         out[p + 1:p + 1 + len(sentences)] = sentences
     return out
+
+
+def new_passages(plan: VectorPlan) -> Iterator[NewPassage]:
+    """The passages ``plan`` embeds, in ``new_texts`` order; each one's texts are the passage
+    and, after it, one text per span (``plan_vectors``'s layout)."""
+    for (kind, position), spans in zip(plan.passage_source, plan.sentence_spans):
+        if kind == "new":
+            yield position, plan.new_texts[position], spans if len(spans) > 1 else []
+
+
+def passages_plan(passages: Sequence[tuple[str, list[tuple[int, int]]]]) -> VectorPlan:
+    """A plan that embeds just these ``(text, spans)`` passages, laid out from position 0 as
+    ``plan_vectors`` lays out new passages (so ``embed_new`` works on a block of them)."""
+    plan = VectorPlan()
+    for text, spans in passages:
+        plan.passage_source.append(("new", len(plan.new_texts)))
+        plan.sentence_spans.append(list(spans) or [(0, len(text))])
+        plan.new_texts.append(text)
+        plan.new_texts.extend(text[start:end] for start, end in spans)
+        plan.embedded_passages += 1
+    return plan
+
+
+def local_vector_chunks(embedder: Embedder, plan: VectorPlan, advance: Callable[[int], None],
+                        block_texts: int = 4096) -> VectorChunks:
+    """The local engine: ``plan.new_texts`` embedded here, in blocks of about ``block_texts``
+    texts cut between passages."""
+    block: list[tuple[str, list[tuple[int, int]]]] = []
+    start = size = 0
+    for position, text, spans in new_passages(plan):
+        if block and size + 1 + len(spans) > block_texts:
+            yield start, embed_new(embedder, passages_plan(block), advance)
+            block, size = [], 0
+        if not block:
+            start = position
+        block.append((text, spans))
+        size += 1 + len(spans)
+    if block:
+        yield start, embed_new(embedder, passages_plan(block), advance)
 
 
 def plan_vectors(passages: Sequence[Passage], previous: Previous | None) -> VectorPlan:
