@@ -34,10 +34,10 @@ index: install  ## build or update the index from seeds/
 run: index  ## set up, index seeds/, open the REPL
 	$(VENV)/bin/qabot repl
 
-test: install  ## set up and run the test suite (all but the Ray cluster tests: make test-ray)
-	$(PY) -m pytest -m "not ray"
+test: install  ## set up and run the whole test suite (the Ray cluster tests included)
+	$(PY) -m pytest
 
-test-ray: install  ## the tests that start a two-node Ray cluster here (root: network namespaces)
+test-ray: install  ## only the tests that start a two-node Ray cluster here (root: network namespaces)
 	$(PY) -m pytest -m ray
 
 bench: install  ## print the performance table (see bench/README.md)
