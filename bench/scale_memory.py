@@ -1,0 +1,109 @@
+"""Peak memory of a build against corpus size (issue 16): a synthetic corpus of N passages,
+built with the fake embedder in a child process whose peak RSS the kernel reports.
+
+    python bench/scale_memory.py --sizes 100000,300000,1000000
+    python bench/scale_memory.py --sizes 100000 --code /work/main   # another checkout's code
+
+Each size gets a fresh seeds folder of JSON Lines feeds (200 articles per file, 10 undated paragraphs
+of two sentences per article, words drawn from a fixed vocabulary with a fixed seed, so every
+passage is distinct), then ``qabot index`` runs in a child process (``QABOT_ENCODER=fake``,
+64-dimension vectors) and ``os.wait4`` gives its peak RSS. Prints one row per size: passages,
+seconds, peak RSS, the FAISS file's size, and RSS minus FAISS. Temporary folders are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ARTICLES_PER_FILE = 200
+PARAGRAPHS_PER_ARTICLE = 10
+#: Sentences per paragraph; sentence splitting (pysbd) is most of a fake-embedder build's time.
+SENTENCES = 2
+MiB = 2**20
+
+
+def _vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 10))) for _ in range(size)]
+
+
+def _sentence(rng: random.Random, words: list[str]) -> str:
+    chosen = rng.choices(words, k=rng.randint(8, 16))
+    return " ".join(chosen).capitalize() + "."
+
+
+def write_corpus(folder: Path, passages: int, seed: int = 16) -> None:
+    """Feeds of ``passages`` one-paragraph passages in ``folder``."""
+    rng = random.Random(seed)
+    words = _vocabulary(rng)
+    articles = -(-passages // PARAGRAPHS_PER_ARTICLE)
+    folder.mkdir(parents=True)
+    for first in range(0, articles, ARTICLES_PER_FILE):
+        lines = []
+        for number in range(first, min(articles, first + ARTICLES_PER_FILE)):
+            paragraphs = [" ".join(_sentence(rng, words) for _ in range(SENTENCES))
+                          for _ in range(PARAGRAPHS_PER_ARTICLE)]
+            lines.append(json.dumps({"title": f"Synthetic report {number}",
+                                     "text": "\n\n".join(paragraphs)}))
+        (folder / f"feed-{first // ARTICLES_PER_FILE:05d}.jsonl").write_text(
+            "\n".join(lines) + "\n", "utf-8")
+
+
+def build(seeds: Path, index: Path, code: Path) -> tuple[float, int, str]:
+    """Run ``qabot index`` in a child; its seconds, peak RSS in bytes, and its output."""
+    env = {**os.environ, "QABOT_ENCODER": "fake", "PYTHONPATH": str(code),
+           "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "qabot.cli", "index", "--seeds", str(seeds),
+                              "--index", str(index)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, cwd=code)
+    output = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the build failed:\n{output}")
+    return seconds, usage.ru_maxrss * 1024, output  # ru_maxrss is in KiB on Linux
+
+
+def measure(size: int, code: Path, workdir: Path) -> dict[str, float]:
+    """Generate, build and measure one corpus size; removes its folders afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=f"scale-{size}-", dir=workdir))
+    try:
+        write_corpus(folder / "seeds", size)
+        seconds, rss, output = build(folder / "seeds", folder / "indexes", code)
+        generation = folder / "indexes" / (folder / "indexes" / "CURRENT").read_text().strip()
+        manifest = json.loads((generation / "manifest.json").read_text())
+        faiss_bytes = (generation / "vectors.faiss").stat().st_size
+        return {"passages": manifest["counts"]["passages"], "seconds": seconds,
+                "rss": rss / MiB, "faiss": faiss_bytes / MiB, "rest": (rss - faiss_bytes) / MiB}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--code", type=Path, default=Path(__file__).resolve().parent.parent,
+                        help="the qabot checkout whose code builds (default: this one)")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args()
+    print(f"code: {args.code}")
+    print(f"{'passages':>10} {'seconds':>9} {'peak RSS MiB':>13} {'FAISS MiB':>10} "
+          f"{'RSS-FAISS MiB':>14}", flush=True)
+    for size in (int(s) for s in args.sizes.split(",")):
+        row = measure(size, args.code, args.workdir)
+        print(f"{row['passages']:>10,} {row['seconds']:>9.0f} {row['rss']:>13.0f} "
+              f"{row['faiss']:>10.1f} {row['rest']:>14.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
