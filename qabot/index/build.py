@@ -166,7 +166,7 @@ def _write(path: Path, seeds: list[corpus.SeedFile], embedder: Embedder, *,
         complete = False
         try:
             if previous is not None:
-                files.fill_reused(previous)
+                files.fill_reused(previous.passage_vectors, previous.sentence_vectors)
             advance = _embedding_progress(progress, plan.new_count)
             source = vector_source or (
                 lambda plan_, advance_: local_vector_chunks(embedder, plan_, advance_))

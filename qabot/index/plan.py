@@ -69,12 +69,17 @@ class NewTexts(Sequence[str]):
     def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
-            texts = self._plan.block(start, max(start, stop)).texts
-            return texts[::step]
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return self._plan.block(start, max(start, stop)).texts
         position = index + len(self) if index < 0 else index
         if not 0 <= position < len(self):
             raise IndexError(index)
         return self._plan.block(position, position + 1).texts[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for start, stop in self._plan.blocks():
+            yield from self._plan.block(start, stop).texts
 
 
 class VectorPlan:

@@ -19,7 +19,6 @@ from .manifest import PASSAGE_VECTORS, SENTENCE_VECTORS
 
 if TYPE_CHECKING:
     from .plan import VectorPlan
-    from .reuse import Previous
 
 #: Rows read per batch when copying or reading vector files back.
 BATCH_ROWS = 65_536
@@ -102,18 +101,19 @@ class VectorFiles:
             os.close(self.passages.fd)
             raise
 
-    def fill_reused(self, previous: Previous) -> None:
-        """Copy the vectors of every reused passage and its sentences from ``previous``."""
+    def fill_reused(self, passage_vectors: Path | np.ndarray, sentence_vectors: Path) -> None:
+        """Copy the vectors of every reused passage and its sentences from the previous
+        generation's (``reuse.Previous``)."""
         for batch in self.plan.reused(BATCH_ROWS // 4):
             table = np.asarray(batch, dtype=np.int64).reshape(-1, 5)
-            self.passages.write(table[:, 0], read_rows(previous.passage_vectors, table[:, 1]))
+            self.passages.write(table[:, 0], read_rows(passage_vectors, table[:, 1]))
             counts = table[:, 4]
             if not counts.sum():
                 continue
             within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
             new_rows = np.repeat(table[:, 2], counts) + within
             old_rows = np.repeat(table[:, 3], counts) + within
-            self.sentences.write(new_rows, read_rows(previous.sentence_vectors, old_rows))
+            self.sentences.write(new_rows, read_rows(sentence_vectors, old_rows))
 
     def write_chunk(self, start: int, vectors: np.ndarray) -> None:
         """Write the vectors of ``plan.new_texts[start:start + len(vectors)]`` to their rows."""

@@ -48,12 +48,10 @@ CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEG
                    first_indexed TEXT NOT NULL);
 CREATE TABLE articles(key TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL,
                       date TEXT, url TEXT, publisher TEXT, dated_by TEXT);
-CREATE INDEX articles_by_date ON articles(date);
 CREATE TABLE passages(row INTEGER PRIMARY KEY, article_key TEXT NOT NULL, source TEXT NOT NULL,
                       title TEXT NOT NULL, paragraph INTEGER NOT NULL, window INTEGER NOT NULL,
                       section TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL,
                       sentence_start INTEGER NOT NULL, sentence_count INTEGER NOT NULL);
-CREATE INDEX passages_by_hash ON passages(content_hash);
 CREATE TABLE sentences(row INTEGER PRIMARY KEY, passage_row INTEGER NOT NULL,
                        start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
@@ -83,6 +81,14 @@ def write_and_switch(store: IndexStore, name: str, write: Callable[[Path], objec
         raise
 
 
+#: Made once the rows are in: one sort, instead of an insert at a random place of the index per
+#: row (with SQLite's small page cache, that re-read and re-wrote a page per passage).
+_INDEXES = """
+CREATE INDEX articles_by_date ON articles(date);
+CREATE INDEX passages_by_hash ON passages(content_hash);
+"""
+
+
 def open_tables(path: Path) -> sqlite3.Connection:
     """The SQLite file of the new generation at ``path``, its tables created, with the build's
     scratch plan database attached as ``plan``; rows go in by batches in one transaction."""
@@ -104,6 +110,7 @@ def finish_tables(path: Path, db: sqlite3.Connection) -> None:
     db.commit()
     db.execute("DETACH DATABASE plan")
     (path / PLAN_FILE).unlink()
+    db.executescript(_INDEXES)
     db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
     db.commit()
 
