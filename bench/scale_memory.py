@@ -1,8 +1,9 @@
 """Peak memory of a build against corpus size (issue 16): a synthetic corpus of N passages,
 built with the fake embedder in a child process whose peak RSS the kernel reports.
-Sentence splitting (pysbd, most of such a build's time) is replaced in the child by a split on
-full stops unless ``--pysbd`` is given: memory is what is measured, and 1M passages then build in
-minutes rather than an hour on two shared cores.
+Unless ``--faithful`` is given, the child splits sentences on full stops instead of with pysbd
+and gives each text one seeded random vector instead of hashing its words: together most of such
+a build's time, and not what is measured here (memory), so 1M passages build in minutes rather
+than an hour on two shared cores.
 
     python bench/scale_memory.py --sizes 100000,300000,1000000
     python bench/scale_memory.py --sizes 100000 --code /work/main   # another checkout's code
@@ -62,27 +63,40 @@ def write_corpus(folder: Path, passages: int, seed: int = 16) -> None:
             "\n".join(lines) + "\n", "utf-8")
 
 
-#: The child with sentence splitting on ". " instead of pysbd (see --pysbd).
-_FAST_SENTENCES = """
-import re, sys
+#: The child with sentences split on full stops instead of by pysbd, and the fake embedder's
+#: per-word hashing replaced by one seeded random vector per text (see --faithful).
+_FAST_CHILD = """
+import re, sys, zlib
+import numpy as np
 from qabot import corpus
 from qabot.cli import main
+from qabot.embedding import FakeEmbedder
 
 def sentences(text):
     return [m.span() for m in re.finditer(r"[^.!?\\s][^.!?]*[.!?]?", text)]
 
+def embed_documents(self, texts, progress=None):
+    out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(
+        self.dimension, dtype=np.float32) for t in texts]) if texts else np.zeros(
+        (0, self.dimension), dtype=np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True) if len(out) else 1
+    if progress is not None:
+        progress(len(texts))
+    return out
+
 corpus.sentences = sentences
+FakeEmbedder.embed_documents = embed_documents
 sys.argv[0] = "qabot"
 sys.exit(main())
 """
 
 
-def build(seeds: Path, index: Path, code: Path, pysbd: bool) -> tuple[float, float, int, str]:
+def build(seeds: Path, index: Path, code: Path, faithful: bool) -> tuple[float, float, int, str]:
     """Run ``qabot index`` in a child: its seconds, CPU seconds, peak RSS in bytes, output."""
     env = {**os.environ, "QABOT_ENCODER": "fake", "PYTHONPATH": str(code),
            "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
-    launch = ["-m", "qabot.cli"] if pysbd else ["-c", _FAST_SENTENCES]
+    launch = ["-m", "qabot.cli"] if faithful else ["-c", _FAST_CHILD]
     child = subprocess.Popen([sys.executable, *launch, "index", "--seeds", str(seeds),
                               "--index", str(index)], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, cwd=code)
@@ -95,12 +109,12 @@ def build(seeds: Path, index: Path, code: Path, pysbd: bool) -> tuple[float, flo
     return seconds, cpu, usage.ru_maxrss * 1024, output  # ru_maxrss is in KiB on Linux
 
 
-def measure(size: int, code: Path, workdir: Path, pysbd: bool) -> dict[str, float]:
+def measure(size: int, code: Path, workdir: Path, faithful: bool) -> dict[str, float]:
     """Generate, build and measure one corpus size; removes its folders afterwards."""
     folder = Path(tempfile.mkdtemp(prefix=f"scale-{size}-", dir=workdir))
     try:
         write_corpus(folder / "seeds", size)
-        seconds, cpu, rss, output = build(folder / "seeds", folder / "indexes", code, pysbd)
+        seconds, cpu, rss, output = build(folder / "seeds", folder / "indexes", code, faithful)
         generation = folder / "indexes" / (folder / "indexes" / "CURRENT").read_text().strip()
         manifest = json.loads((generation / "manifest.json").read_text())
         faiss_bytes = (generation / "vectors.faiss").stat().st_size
@@ -116,15 +130,15 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=Path(__file__).resolve().parent.parent,
                         help="the qabot checkout whose code builds (default: this one)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
-    parser.add_argument("--pysbd", action="store_true",
-                        help="split sentences with pysbd as qabot does (about 1.5 ms a passage, "
-                             "most of the build's time), not on full stops")
+    parser.add_argument("--faithful", action="store_true",
+                        help="split sentences with pysbd and hash words as the fake embedder "
+                             "does (most of such a build's time), not the quick stand-ins")
     args = parser.parse_args()
-    print(f"code: {args.code}; sentences split by {'pysbd' if args.pysbd else 'full stops'}")
+    print(f"code: {args.code}; {'faithful' if args.faithful else 'quick'} sentences and vectors")
     print(f"{'passages':>10} {'seconds':>9} {'CPU s':>7} {'peak RSS MiB':>13} {'FAISS MiB':>10} "
           f"{'RSS-FAISS MiB':>14}", flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
-        row = measure(size, args.code, args.workdir, args.pysbd)
+        row = measure(size, args.code, args.workdir, args.faithful)
         print(f"{row['passages']:>10,} {row['seconds']:>9.0f} {row['cpu']:>7.0f} {row['rss']:>13.0f} "
               f"{row['faiss']:>10.1f} {row['rest']:>14.0f}", flush=True)
 

@@ -41,10 +41,15 @@ CREATE TABLE plan.new(position INTEGER PRIMARY KEY, kind INTEGER NOT NULL,
 VectorChunks = Iterator[tuple[int, np.ndarray]]
 
 
+#: A newly embedded passage: its position in ``new_texts``, its text, and its sentence spans
+#: when its sentences are embedded as well (more than one sentence), else ``[]``.
+NewPassage = tuple[int, str, list[tuple[int, int]]]
+
+
 @dataclass(frozen=True, slots=True)
 class TextBlock:
     """The texts of ``plan.new_texts[start:start + len(texts)]`` and, for each passage among
-    them with several sentences, its offset in the block and its sentences' character spans
+    them, its offset in the block and, when it has several, its sentences' character spans
     (whose texts follow it in the block). Plain data: it can be sent to another process."""
 
     start: int
@@ -120,8 +125,7 @@ class VectorPlan:
                 if passages:
                     passages[-1][1].append((begin, end))
                 continue
-            if kind == PASSAGE:
-                passages.append((len(texts), []))
+            passages.append((len(texts), []))
             texts.append(text)
         return TextBlock(start, texts, passages)
 
@@ -173,13 +177,10 @@ def embed_block(embedder: Embedder, block: TextBlock,
         return np.zeros((0, embedder.dimension), dtype=np.float32)
     if not embedder.pools_sentences:
         return embedder.embed_documents(texts, progress=advance)
-    spans_at = dict(block.passages)
-    sentence_positions = {p + 1 + i for p, spans in block.passages for i in range(len(spans))}
-    positions = [p for p in range(len(texts)) if p not in sentence_positions]
+    positions = [p for p, _ in block.passages]
     scaled = ScaledProgress(advance, asked=len(texts), encoded=len(positions))  # sentences too
     passage_vectors, sentence_vectors = embedder.embed_with_spans(
-        [texts[p] for p in positions], [spans_at.get(p, []) for p in positions],
-        progress=scaled)
+        [texts[p] for p in positions], [spans for _, spans in block.passages], progress=scaled)
     scaled.finish()
     out = np.empty((len(texts), embedder.dimension), dtype=np.float32)
     for p, vector, sentences in zip(positions, passage_vectors, sentence_vectors):
@@ -195,8 +196,33 @@ def local_vector_chunks(embedder: Embedder, plan: VectorPlan, advance: Callable[
         yield start, embed_block(embedder, plan.block(start, stop), advance)
 
 
-def embed_new(embedder: Embedder, plan: VectorPlan, advance: Callable[[int], None]) -> np.ndarray:
-    """Every vector of ``plan.new_texts`` at once (small plans and tests; builds stream)."""
+def new_passages(plan: VectorPlan, block_texts: int = 4096) -> Iterator[NewPassage]:
+    """The passages ``plan`` embeds, in ``new_texts`` order, read a block at a time: each one's
+    texts are the passage and, after it when it has several, one text per sentence span."""
+    for start, stop in plan.blocks(block_texts):
+        block = plan.block(start, stop)
+        for offset, spans in block.passages:
+            yield start + offset, block.texts[offset], spans
+
+
+def passages_plan(passages: Sequence[tuple[str, list[tuple[int, int]]]]) -> TextBlock:
+    """A block of just these ``(text, spans)`` passages, laid out from position 0 as a plan
+    lays out new passages (for ``embed_new`` on another process's share of a build)."""
+    texts: list[str] = []
+    laid_out: list[tuple[int, list[tuple[int, int]]]] = []
+    for text, spans in passages:
+        laid_out.append((len(texts), list(spans)))
+        texts.append(text)
+        texts.extend(text[start:end] for start, end in spans)
+    return TextBlock(0, texts, laid_out)
+
+
+def embed_new(embedder: Embedder, plan: VectorPlan | TextBlock,
+              advance: Callable[[int], None]) -> np.ndarray:
+    """Every vector of a block, or of ``plan.new_texts`` at once (small plans and tests;
+    builds stream them with ``local_vector_chunks``)."""
+    if isinstance(plan, TextBlock):
+        return embed_block(embedder, plan, advance)
     out = np.empty((plan.new_count, embedder.dimension), dtype=np.float32)
     for start, rows in local_vector_chunks(embedder, plan, advance):
         out[start:start + len(rows)] = rows
