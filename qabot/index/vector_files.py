@@ -2,7 +2,7 @@
 
 The files are created at their final size (the plan knows the row counts) and each block of
 vectors is written straight to its rows with ``os.pwrite``, reused vectors copied in batches from
-the previous generation's files; nothing is mapped for longer than one batch, so the memory a
+the previous generation's files with ``os.pread``; nothing is memory-mapped, so the memory a
 build holds does not grow with the corpus. The files are byte for byte what ``np.save`` writes.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -24,33 +24,53 @@ if TYPE_CHECKING:
 BATCH_ROWS = 65_536
 
 
+def _header(fh: BinaryIO) -> tuple[tuple[int, ...], int]:
+    """The shape a ``.npy`` file of float32 rows declares and where its data starts."""
+    version = np.lib.format.read_magic(fh)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"{fh.name} is a .npy file of version {version}")
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read(fh)
+    if fortran or dtype != np.dtype(np.float32) or len(shape) != 2:
+        raise ValueError(f"{fh.name} does not hold float32 rows")
+    return tuple(shape), fh.tell()
+
+
 def read_rows(source: Path | np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` of a ``.npy`` file (mapped only while reading) or of an array, as a copy."""
+    """Rows ``rows`` of a ``.npy`` file or of an array, as a copy. Read with one
+    ``pread`` per run of consecutive rows, not through a memory map: a map of a large file
+    touched at scattered rows (a training sample) would count most of the file in RSS."""
     if isinstance(source, np.ndarray):
         return np.asarray(source[rows], dtype=np.float32)
-    mapped = np.load(source, mmap_mode="r", allow_pickle=False)
-    try:
-        return np.array(mapped[rows], dtype=np.float32)
-    finally:
-        del mapped
+    rows = np.asarray(rows, dtype=np.int64)
+    with open(source, "rb") as fh:
+        (count, dimension), start = _header(fh)
+        out = np.empty((len(rows), dimension), dtype=np.float32)
+        if not len(rows):
+            return out
+        if rows.min() < 0 or rows.max() >= count:
+            raise ValueError(f"{source.name} has no row {int(rows.max())}")
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        row_bytes = dimension * 4
+        for begin, end in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
+            wanted = (end - begin) * row_bytes
+            data = os.pread(fh.fileno(), wanted, start + int(rows[begin]) * row_bytes)
+            if len(data) != wanted:
+                raise ValueError(f"{source.name} is shorter than its header says")
+            out[begin:end] = np.frombuffer(data, dtype=np.float32).reshape(-1, dimension)
+    return out
 
 
 def read_range(path: Path, start: int, stop: int) -> np.ndarray:
     """Rows ``start`` to ``stop`` of a ``.npy`` file, as a copy."""
-    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-    try:
-        return np.array(mapped[start:stop], dtype=np.float32)
-    finally:
-        del mapped
+    return read_rows(path, np.arange(start, stop))
 
 
 def npy_shape(path: Path) -> tuple[int, ...]:
-    """The shape a ``.npy`` file declares (read from its header only)."""
-    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-    try:
-        return tuple(mapped.shape)
-    finally:
-        del mapped
+    """The shape a ``.npy`` file of float32 rows declares (read from its header only)."""
+    with open(path, "rb") as fh:
+        return _header(fh)[0]
 
 
 class _RowFile:
