@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qabot.embedding import FakeEmbedder
-from qabot.errors import IndexWriteError
+from qabot.errors import EmbeddingError
 from qabot.index import IndexStore, build_index, make_faiss_index, vectors
 from qabot.index.plan import VectorChunks, VectorPlan, local_vector_chunks
 
@@ -128,9 +128,9 @@ def _wrong_width() -> Iterator[tuple[int, np.ndarray]]:
 
 @pytest.mark.parametrize(("problem", "error", "message"), [
     (None, RuntimeError, "cluster went away"),
-    (_gap, IndexWriteError, "without a vector"),
-    (_twice, IndexWriteError, "twice"),
-    (_wrong_width, IndexWriteError, "shape"),
+    (_gap, EmbeddingError, "without a vector"),
+    (_twice, EmbeddingError, "twice"),
+    (_wrong_width, EmbeddingError, "shape"),
 ], ids=["engine-fails", "gap", "twice", "wrong-width"])
 def test_an_engine_failing_mid_stream_leaves_the_previous_generation(
         seeds_dir: Path, index_dir: Path, problem: Callable[[], Iterator[tuple[int, np.ndarray]]]

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
+from .. import corpus
 from ..progress import ScaledProgress
 
 if TYPE_CHECKING:
     from ..embedding import Embedder
+    from ..schema import Passage
 
 #: Kinds of rows of ``plan.new``: a passage whose sentences are embedded after it, a passage
 #: that is its own only sentence, one sentence of the passage before it.
@@ -194,6 +196,32 @@ def local_vector_chunks(embedder: Embedder, plan: VectorPlan, advance: Callable[
     """The local engine: embed ``plan.new_texts`` block by block in this process."""
     for start, stop in plan.blocks(block_texts):
         yield start, embed_block(embedder, plan.block(start, stop), advance)
+
+
+def plan_vectors(passages: Sequence[Passage], previous: None = None) -> VectorPlan:
+    """A plan that embeds every one of ``passages``, kept in memory (tests and small tools;
+    a build plans on disk as it streams, see ingest.py)."""
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    db.executescript("CREATE TABLE passages(row INTEGER PRIMARY KEY, text TEXT NOT NULL);"
+                     "CREATE TABLE sentences(row INTEGER PRIMARY KEY, start INTEGER NOT NULL,"
+                     " end INTEGER NOT NULL);")
+    db.execute("ATTACH DATABASE ':memory:' AS plan")
+    db.executescript(PLAN_SCHEMA)
+    position = sentence = 0
+    for row, passage in enumerate(passages):
+        spans = corpus.sentences(passage.text) or [(0, len(passage.text))]
+        db.execute("INSERT INTO passages VALUES (?, ?)", (row, passage.text))
+        db.executemany("INSERT INTO sentences VALUES (?, ?, ?)",
+                       [(sentence + i, a, b) for i, (a, b) in enumerate(spans)])
+        single = len(spans) == 1
+        new = [(position, ONE_SENTENCE_PASSAGE if single else PASSAGE, row,
+                sentence if single else None)]
+        new += [] if single else [(position + 1 + i, SENTENCE, row, sentence + i)
+                                  for i in range(len(spans))]
+        db.executemany("INSERT INTO plan.new VALUES (?, ?, ?, ?)", new)
+        position, sentence = position + len(new), sentence + len(spans)
+    return VectorPlan(db, passages=len(passages), sentences=sentence, new_count=position,
+                      embedded_passages=len(passages))
 
 
 def new_passages(plan: VectorPlan, block_texts: int = 4096) -> Iterator[NewPassage]:

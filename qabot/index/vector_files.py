@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from ..errors import IndexWriteError
+from ..errors import EmbeddingError
 from .manifest import PASSAGE_VECTORS, SENTENCE_VECTORS
 
 if TYPE_CHECKING:
@@ -140,10 +140,10 @@ class VectorFiles:
         stop = start + len(vectors)
         if (start < 0 or stop > self.plan.new_count or vectors.ndim != 2
                 or vectors.shape[1] != self.dimension):
-            raise IndexWriteError(f"the embedding engine gave vectors of shape {vectors.shape} "
+            raise EmbeddingError(f"the embedding engine gave vectors of shape {vectors.shape} "
                                   f"for positions {start}-{stop} of {self.plan.new_count}")
         if self.covered[start:stop].any():
-            raise IndexWriteError(f"the embedding engine gave positions {start}-{stop} twice")
+            raise EmbeddingError(f"the embedding engine gave positions {start}-{stop} twice")
         passage_rows, sentence_rows = self.plan.destinations(start, stop)
         self.passages.write(passage_rows, vectors)
         self.sentences.write(sentence_rows, vectors)
@@ -154,7 +154,7 @@ class VectorFiles:
         try:
             if complete and not self.covered.all():
                 missing = int((~self.covered).sum())
-                raise IndexWriteError(f"the embedding engine left {missing} of "
+                raise EmbeddingError(f"the embedding engine left {missing} of "
                                       f"{self.plan.new_count} texts without a vector")
         finally:
             try:
