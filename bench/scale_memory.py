@@ -8,8 +8,8 @@ than an hour on two shared cores.
     python bench/scale_memory.py --sizes 100000,300000,1000000
     python bench/scale_memory.py --sizes 100000 --code /work/main   # another checkout's code
 
-Each size gets a fresh seeds folder of JSON Lines feeds (200 articles per file, 10 undated paragraphs
-of two sentences per article, words drawn from a fixed vocabulary with a fixed seed, so every
+Each size gets a fresh seeds folder of JSON Lines feeds (200 articles per file, 10 undated
+paragraphs of two sentences per article, words drawn from a fixed vocabulary with a fixed seed, so every
 passage is distinct), then ``qabot index`` runs in a child process (``QABOT_ENCODER=fake``,
 64-dimension vectors) and ``os.wait4`` gives its peak RSS. Prints one row per size: passages,
 seconds, CPU seconds, peak RSS, the FAISS file's size, and RSS minus FAISS. Temporary folders
@@ -139,8 +139,8 @@ def main() -> None:
           f"{'RSS-FAISS MiB':>14}", flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args.code, args.workdir, args.faithful)
-        print(f"{row['passages']:>10,} {row['seconds']:>9.0f} {row['cpu']:>7.0f} {row['rss']:>13.0f} "
-              f"{row['faiss']:>10.1f} {row['rest']:>14.0f}", flush=True)
+        print(f"{row['passages']:>10,} {row['seconds']:>9.0f} {row['cpu']:>7.0f} "
+              f"{row['rss']:>13.0f} {row['faiss']:>10.1f} {row['rest']:>14.0f}", flush=True)
 
 
 if __name__ == "__main__":
