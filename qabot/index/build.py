@@ -170,8 +170,12 @@ def _write(path: Path, seeds: list[corpus.SeedFile], embedder: Embedder, *,
             advance = _embedding_progress(progress, plan.new_count)
             source = vector_source or (
                 lambda plan_, advance_: local_vector_chunks(embedder, plan_, advance_))
-            for start, vectors in source(plan, advance):
-                files.write_chunk(start, vectors)
+            chunks = source(plan, advance)
+            try:
+                for start, vectors in chunks:
+                    files.write_chunk(start, vectors)
+            finally:  # a stream given up on (a bad chunk) stops its engine now, not when collected
+                getattr(chunks, "close", lambda: None)()
             complete = True
         finally:
             files.close(complete)
