@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -316,7 +315,8 @@ def _numpy_full(monkeypatch: pytest.MonkeyPatch) -> None:
     def full(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(np, "save", full)
+    # The .npy files are created full size (sparse) and their rows written as vectors come.
+    monkeypatch.setattr(os, "pwrite", full)
 
 
 @pytest.mark.parametrize("fault", [_sqlite_full, _faiss_full, _numpy_full],

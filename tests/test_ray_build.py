@@ -30,7 +30,7 @@ from qabot.distributed.actor import EncoderActor, passage_rows
 from qabot.embedding import FakeEmbedder
 from qabot.errors import EmbeddingError
 from qabot.index import build_index
-from qabot.index.generation import load_vectors, passage_layout
+from qabot.index.generation import connect_read_only, load_vectors
 from qabot.index.plan import (
     VectorChunks,
     VectorPlan,
@@ -79,7 +79,7 @@ def test_local_chunks_are_whole_passages_and_cover_every_text_once(
     plan, embedder = _plan(), FakeEmbedder(pools_sentences=pools_sentences)
     chunks = list(local_vector_chunks(embedder, plan, lambda n: None, block_texts=9))
     assert len(chunks) > 4
-    passage_starts = {position for kind, position in plan.passage_source if kind == "new"}
+    passage_starts = {p for p, _, _ in new_passages(plan)}
     assert {start for start, _ in chunks} <= passage_starts
     covered = sorted(p for start, rows in chunks for p in range(start, start + len(rows)))
     assert covered == list(range(len(plan.new_texts)))
@@ -164,7 +164,12 @@ def test_an_unreachable_cluster_is_one_error_and_the_live_index_stays(tmp_path: 
 def _vectors(index: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Content hash → (passage vector, its sentence vectors) of the live generation."""
     generation = index / (index / "CURRENT").read_text().strip()
-    rows, _ = passage_layout(generation)
+    db = connect_read_only(generation)
+    try:
+        rows = {h: (r, s, c) for r, h, s, c in db.execute(
+            "SELECT row, content_hash, sentence_start, sentence_count FROM passages")}
+    finally:
+        db.close()
     passages = load_vectors(generation / "passage_vectors.npy")
     sentences = load_vectors(generation / "sentence_vectors.npy")
     return {h: (np.asarray(passages[r]), np.asarray(sentences[s:s + c]))

@@ -1,8 +1,10 @@
 """``build_index``: bring an index folder up to date with a seeds folder.
 
-A build takes the lock, checks the live generation, parses the seed files, reuses the vectors of
-unchanged passages (by content hash), embeds the new ones and writes a new generation
-(writer.py); a run with no file changes over an intact live generation writes nothing.
+A build takes the lock, checks the live generation, and streams a new generation (writer.py):
+the seed files are parsed into its tables one at a time (ingest.py), the vectors of unchanged
+passages (by content hash) are copied from the previous generation, the new ones embedded by
+blocks (plan.py) and written to their rows as they come (vector_files.py); a run with no file
+changes over an intact live generation writes nothing.
 """
 
 from __future__ import annotations
@@ -15,20 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import corpus
-from ..errors import CorpusError, EmbeddingError
+from ..errors import CorpusError
 from ..progress import ProgressFn
-from ..schema import Passage
-from .arrival import date_by_arrival, first_indexed
+from .arrival import first_indexed
+from .ingest import BuiltTables, ingest
 from .manifest import FORMAT_VERSION, chunking
-from .plan import VectorChunks, VectorSource, local_vector_chunks, plan_vectors
-from .reuse import Live, inspect_live, load_previous
-from .seeds import read_seeds
+from .plan import VectorSource, local_vector_chunks
+from .reuse import Live, Previous, inspect_live, load_previous
 from .store import BuildLock, IndexStore, generation_number, write_error
-from .writer import GenerationContents, write_and_switch, write_generation
+from .vector_files import VectorFiles
+from .writer import finish_tables, open_tables, write_and_switch, write_faiss, write_manifest
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..embedding import Embedder
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,10 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
     generation returns at once without loading the model or writing a generation. A damaged
     live generation or ``CURRENT`` is rebuilt from whatever is intact. ``lock_wait_seconds``
     None waits for a concurrent build indefinitely, 0 fails at once with ``IndexLockedError``.
+    ``vector_source`` gives the vectors of the new texts (plan.py); None embeds them here with
+    ``embedder``. The build streams: its memory does not grow with the corpus beyond FAISS's.
     Raises ``IndexWriteError`` when the new generation cannot be written; the live one is
-    then left as it was. ``vector_source`` computes the new vectors (None: ``embedder`` here;
-    e.g. a Ray cluster's); ``embedder`` still splits the passages and names the model.
+    then left as it was.
     """
     started = time.perf_counter()
     seeds = corpus.discover(seeds_dir, follow_external_links=follow_external_links)
@@ -82,11 +83,9 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
         if (not rebuild and live.manifest is not None
                 and _up_to_date(live.manifest, files_now, embedder, max_file_bytes)):
             return _no_change(live.name, live.manifest, len(files_now), started)
-        source = vector_source or (lambda plan, advance: local_vector_chunks(embedder, plan,
-                                                                            advance))
-        return _build_generation(store, seeds, embedder, source, live=live, rebuild=rebuild,
+        return _build_generation(store, seeds, embedder, live=live, rebuild=rebuild,
                                  max_file_bytes=max_file_bytes, progress=progress,
-                                 started=started)
+                                 started=started, vector_source=vector_source)
 
 
 def _up_to_date(manifest: dict[str, Any], files_now: dict[str, str], embedder: Embedder,
@@ -111,68 +110,81 @@ def _no_change(name: str | None, manifest: dict[str, Any], files: int,
         seconds=time.perf_counter() - started, no_change=True)
 
 
-def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder: Embedder,
-                      source: VectorSource, *,
+def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder: Embedder, *,
                       live: Live, rebuild: bool, max_file_bytes: int,
-                      progress: ProgressFn | None, started: float) -> BuildReport:
-    articles, skipped, records = read_seeds(seeds, max_file_bytes, progress)
-    arrived = first_indexed(store, live, [record.name for record in records])
-    articles = date_by_arrival(articles, arrived)
-    passages: list[Passage] = []
-    for article in articles:
-        passages.extend(corpus.split_passages(article, embedder.count_tokens,
-                                              max_tokens=embedder.max_tokens))
-    if not passages:
-        raise CorpusError(f"no article could be read from {seeds[0].path.parent}" if seeds
-                          else "the seeds folder holds no .txt, .md, .html or .jsonl files",
-                          hint="add article files to the seeds folder (see README 'Seed formats')")
-
+                      progress: ProgressFn | None, started: float,
+                      vector_source: VectorSource | None) -> BuildReport:
+    arrived = first_indexed(store, live, [seed.name for seed in seeds])
     previous = None if rebuild else load_previous(store, live, embedder)
-    plan = plan_vectors(passages, previous)
-    log.info("embedding %d new texts (%d of %d passages are new)", len(plan.new_texts),
-             plan.embedded_passages, len(passages))
-    new_vectors = _gather(source(plan, _embedding_progress(progress, len(plan.new_texts))),
-                          len(plan.new_texts), embedder.dimension)
-    passage_vectors, sentence_vectors = plan.assemble(new_vectors, previous, embedder.dimension)
-
-    contents = GenerationContents(articles, passages, plan.sentence_spans, passage_vectors,
-                                  sentence_vectors, records, skipped, arrived)
     name = store.next_name()
-    write_and_switch(store, name, lambda tmp: write_generation(
-        tmp, contents, embedder, max_file_bytes=max_file_bytes,
-        generation=generation_number(name)))
+    built: list[BuiltTables] = []
+    try:
+        write_and_switch(store, name, lambda tmp: built.append(_write(
+            tmp, seeds, embedder, previous=previous, arrived=arrived,
+            max_file_bytes=max_file_bytes, progress=progress, vector_source=vector_source,
+            generation=generation_number(name))))
+    finally:
+        if previous is not None:
+            previous.close()
     store.prune(name)
+    tables = built[0]
     # Without a trustworthy CURRENT, changes are counted against the generation reused.
     previous_files = live.files or (previous.files if previous else {})
-    files_now = contents.file_table
+    files_now = tables.file_table
     added = sum(1 for n in files_now if n not in previous_files)
     changed = sum(1 for n, h in files_now.items() if n in previous_files and previous_files[n] != h)
     removed = sum(1 for n in previous_files if n not in files_now)
+    plan = tables.plan
     return BuildReport(
-        generation=name, articles=len(articles), passages=len(passages), files_added=added,
+        generation=name, articles=tables.articles, passages=plan.passages, files_added=added,
         files_changed=changed, files_removed=removed,
         files_unchanged=len(files_now) - added - changed,
         passages_embedded=plan.embedded_passages,
-        passages_reused=len(passages) - plan.embedded_passages,
-        skipped=tuple(skipped), seconds=time.perf_counter() - started)
+        passages_reused=plan.passages - plan.embedded_passages,
+        skipped=tuple(tables.skipped), seconds=time.perf_counter() - started)
 
 
-def _gather(chunks: VectorChunks, rows: int, dimension: int) -> np.ndarray:
-    """The chunks' rows in ``new_texts`` order; every row must come exactly once."""
-    import numpy as np
-
-    out = np.empty((rows, dimension), dtype=np.float32)
-    seen = np.zeros(rows, dtype=bool)
-    for start, block in chunks:
-        if block.shape[1:] != (dimension,) or seen[start:start + len(block)].any() \
-                or start + len(block) > rows:
-            raise EmbeddingError(f"the vector source sent a bad block at row {start}")
-        out[start:start + len(block)] = block
-        seen[start:start + len(block)] = True
-    if not seen.all():
-        raise EmbeddingError(f"the vector source left {int((~seen).sum())} of {rows} texts "
-                             "without a vector")
-    return out
+def _write(path: Path, seeds: list[corpus.SeedFile], embedder: Embedder, *,
+           previous: Previous | None, arrived: dict[str, str], max_file_bytes: int,
+           progress: ProgressFn | None, vector_source: VectorSource | None,
+           generation: int) -> BuiltTables:
+    """Stream the generation into the empty folder ``path``: tables and plan, vectors (reused,
+    then the engine's chunks as they come), full-text index, FAISS file, manifest."""
+    db = open_tables(path)
+    try:
+        tables = ingest(db, seeds, embedder, previous=previous, arrived=arrived,
+                        max_file_bytes=max_file_bytes, progress=progress)
+        plan = tables.plan
+        if not plan.passages:
+            raise CorpusError(f"no article could be read from {seeds[0].path.parent}" if seeds
+                              else "the seeds folder holds no .txt, .md, .html or .jsonl files",
+                              hint="add article files to the seeds folder (see README "
+                                   "'Seed formats')")
+        log.info("embedding %d new texts (%d of %d passages are new)", plan.new_count,
+                 plan.embedded_passages, plan.passages)
+        files = VectorFiles(path, plan, embedder.dimension)
+        complete = False
+        try:
+            if previous is not None:
+                files.fill_reused(previous.passage_vectors, previous.sentence_vectors)
+            advance = _embedding_progress(progress, plan.new_count)
+            source = vector_source or (
+                lambda plan_, advance_: local_vector_chunks(embedder, plan_, advance_))
+            chunks = source(plan, advance)
+            try:
+                for start, vectors in chunks:
+                    files.write_chunk(start, vectors)
+            finally:  # a stream given up on (a bad chunk) stops its engine now, not when collected
+                getattr(chunks, "close", lambda: None)()
+            complete = True
+        finally:
+            files.close(complete)
+        finish_tables(path, db)
+    finally:
+        db.close()
+    faiss_params = write_faiss(path, plan.passages, embedder.dimension)
+    write_manifest(path, tables, embedder, faiss_params, max_file_bytes, generation)
+    return tables
 
 
 def _embedding_progress(progress: ProgressFn | None, total: int) -> Callable[[int], None]:

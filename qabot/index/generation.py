@@ -247,24 +247,6 @@ def connect_read_only(path: Path, *, shared: bool = False) -> sqlite3.Connection
                            check_same_thread=not shared)
 
 
-def passage_layout(path: Path) -> tuple[dict[str, tuple[int, int, int]],
-                                        dict[int, list[tuple[int, int]]]]:
-    """Where generation ``path`` keeps each passage, for reuse by the next build: content hash →
-    ``(row, sentence_start, sentence_count)``, and passage row → its sentences' character spans.
-    Reads the SQLite file only (no manifest or checksum check)."""
-    db = connect_read_only(path)
-    try:
-        rows_by_hash = {h: (r, s, c) for r, h, s, c in db.execute(
-            "SELECT row, content_hash, sentence_start, sentence_count FROM passages")}
-        spans: dict[int, list[tuple[int, int]]] = {}
-        for passage_row, start, end in db.execute(
-                "SELECT passage_row, start, end FROM sentences ORDER BY row"):
-            spans.setdefault(passage_row, []).append((start, end))
-    finally:
-        db.close()
-    return rows_by_hash, spans
-
-
 def _article_condition(article_filter: ArticleFilter) -> tuple[str, list[Any]]:
     """An SQL condition on ``articles a`` for ``article_filter`` and its parameters. Dates are
     stored as ISO 8601 text, a day or a UTC timestamp, so comparing strings compares dates:

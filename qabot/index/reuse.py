@@ -1,5 +1,8 @@
 """What a build finds in the index folder and may reuse: the live generation, checked, and the
-vectors of the newest generation that is intact enough to give them back."""
+vectors of the newest generation that is intact enough to give them back.
+
+Nothing of the previous generation is loaded whole: passages are looked up by content hash in
+its SQLite file and its vectors read from its ``.npy`` files a batch at a time."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import IndexCorruptError
-from .generation import load_vectors, passage_layout
+from .generation import connect_read_only
 from .manifest import (
     FAISS_FILE,
     FORMAT_VERSION,
@@ -24,6 +27,7 @@ from .manifest import (
     read_manifest,
 )
 from .store import CURRENT_FILE, IndexStore
+from .vector_files import npy_shape
 from .vectors import is_exact
 
 if TYPE_CHECKING:
@@ -43,13 +47,28 @@ class Live:
 
 @dataclass
 class Previous:
-    """What a build may reuse from an earlier generation."""
+    """What a build may reuse from an earlier generation: its passage table (open read-only)
+    and its vectors, as files (or, rebuilt from an exact FAISS file, in memory)."""
 
     files: dict[str, str]  # its seed-file table, for the report when CURRENT is unusable
-    rows_by_hash: dict[str, tuple[int, int, int]]  # content hash → (row, sentence_start, count)
-    sentence_spans: dict[int, list[tuple[int, int]]]
-    passage_vectors: np.ndarray
-    sentence_vectors: np.ndarray
+    db: sqlite3.Connection
+    passage_vectors: Path | np.ndarray
+    sentence_vectors: Path
+
+    def lookup(self, content_hash: str) -> tuple[int, int, int] | None:
+        """``(row, sentence_start, sentence_count)`` of a passage with this content hash."""
+        return self.db.execute(
+            "SELECT row, sentence_start, sentence_count FROM passages WHERE content_hash = ? "
+            "ORDER BY row DESC LIMIT 1", (content_hash,)).fetchone()
+
+    def spans(self, sentence_start: int, count: int) -> list[tuple[int, int]]:
+        """The character spans of sentences ``sentence_start`` to ``sentence_start + count``."""
+        return self.db.execute("SELECT start, end FROM sentences WHERE row >= ? AND row < ? "
+                               "ORDER BY row", (sentence_start, sentence_start + count)).fetchall()
+
+    def close(self) -> None:
+        """Close its passage table."""
+        self.db.close()
 
 
 def inspect_live(store: IndexStore) -> Live:
@@ -137,23 +156,23 @@ def _load_reusable(path: Path, embedder: Embedder) -> Previous | None:
                     "; ".join(problems[n] for n in sorted(unusable)))
         return None
     counts = manifest["counts"]
+    passage_vectors: Path | np.ndarray = path / PASSAGE_VECTORS
     try:
-        if PASSAGE_VECTORS in problems:
+        if PASSAGE_VECTORS in problems:  # exact search only, so at most EXACT_SEARCH_MAX rows
             import faiss
 
             passage_vectors = faiss.read_index(str(path / FAISS_FILE)).reconstruct_n(
                 0, counts["passages"])
-        else:
-            passage_vectors = load_vectors(path / PASSAGE_VECTORS)
-        sentence_vectors = load_vectors(path / SENTENCE_VECTORS)
-        rows_by_hash, spans = passage_layout(path)
+        shapes = (passage_vectors.shape if isinstance(passage_vectors, np.ndarray)
+                  else npy_shape(passage_vectors), npy_shape(path / SENTENCE_VECTORS))
+        db = connect_read_only(path)
+        db.execute("SELECT p.row, s.start FROM passages p, sentences s LIMIT 1").fetchall()
     except (RuntimeError, ValueError, OSError, sqlite3.DatabaseError) as exc:
         log.warning("not reusing %s: %s", path.name, exc)
         return None
     dimension = manifest.get("dimension")
-    if (passage_vectors.shape != (counts["passages"], dimension)
-            or sentence_vectors.shape != (counts["sentences"], dimension)):
+    if shapes != ((counts["passages"], dimension), (counts["sentences"], dimension)):
+        db.close()
         log.warning("not reusing %s: its vectors do not match its manifest", path.name)
         return None
-    return Previous(manifest.get("files", {}), rows_by_hash, spans, passage_vectors,
-                    sentence_vectors)
+    return Previous(manifest.get("files", {}), db, passage_vectors, path / SENTENCE_VECTORS)

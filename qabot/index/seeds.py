@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .. import corpus
@@ -37,17 +37,24 @@ def read_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: Progr
     articles: list[Article] = []
     skipped: list[corpus.SkippedFile] = []
     records: list[SeedRead] = []
-    if progress is not None:
-        progress("parsing", 0, len(seeds))
-    for done, seed in enumerate(seeds, 1):
-        got, bad, record = _read_seed(seed, max_bytes)
+    for got, bad, record in iter_seeds(seeds, max_bytes, progress):
         articles.extend(got)
         skipped.extend(bad)
         if record is not None:
             records.append(record)
+    return articles, skipped, records
+
+
+def iter_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: ProgressFn | None
+               ) -> Iterator[tuple[list[Article], list[corpus.SkippedFile], SeedRead | None]]:
+    """Parse the seed files one at a time (a build streams them), reporting ``("parsing",
+    files done, files)`` as it goes: each file's articles, why it was skipped, its record."""
+    if progress is not None:
+        progress("parsing", 0, len(seeds))
+    for done, seed in enumerate(seeds, 1):
+        yield _read_seed(seed, max_bytes)
         if progress is not None:
             progress("parsing", done, len(seeds))
-    return articles, skipped, records
 
 
 def _read_seed(seed: corpus.SeedFile, max_bytes: int

@@ -1,5 +1,9 @@
 """Writing a generation: its SQLite tables, vectors, FAISS file and manifest, all or nothing.
 
+The build streams into it: tables by batches (ingest.py), vectors by blocks (vector_files.py),
+then the full-text index, the FAISS file (trained on a sample, filled in batches) and the
+manifest, whose checksums are computed by reading the files back.
+
 A generation is written under a temporary name, fsynced, renamed into place, and only then does
 ``CURRENT`` point at it, so readers only ever see complete generations.
 """
@@ -10,13 +14,10 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from .manifest import (
     DATA_FILES,
@@ -24,57 +25,39 @@ from .manifest import (
     FORMAT_VERSION,
     MANIFEST,
     PASSAGE_VECTORS,
-    SENTENCE_VECTORS,
     SQLITE,
     chunking,
     corpus_fingerprint,
     file_checksums,
 )
+from .plan import PLAN_SCHEMA
 from .store import IndexStore, fsync_dir, write_error
-from .vectors import make_faiss_index
+from .vector_files import read_range, read_rows
+from .vectors import build_faiss_index
 
 if TYPE_CHECKING:
-    from .. import corpus
     from ..embedding import Embedder
-    from ..schema import Article, Passage
-    from .seeds import SeedRead
+    from .ingest import BuiltTables
+
+#: The scratch database of a build's plan, inside the generation being written; removed before
+#: the manifest is written.
+PLAN_FILE = ".plan.sqlite"
 
 _SCHEMA = """
 CREATE TABLE files(name TEXT PRIMARY KEY, content_hash TEXT NOT NULL, size INTEGER NOT NULL,
                    first_indexed TEXT NOT NULL);
 CREATE TABLE articles(key TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL,
                       date TEXT, url TEXT, publisher TEXT, dated_by TEXT);
-CREATE INDEX articles_by_date ON articles(date);
 CREATE TABLE passages(row INTEGER PRIMARY KEY, article_key TEXT NOT NULL, source TEXT NOT NULL,
                       title TEXT NOT NULL, paragraph INTEGER NOT NULL, window INTEGER NOT NULL,
                       section TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL,
                       sentence_start INTEGER NOT NULL, sentence_count INTEGER NOT NULL);
-CREATE INDEX passages_by_hash ON passages(content_hash);
 CREATE TABLE sentences(row INTEGER PRIMARY KEY, passage_row INTEGER NOT NULL,
                        start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     text, title, section, content='passages', content_rowid='row',
     tokenize='porter unicode61 remove_diacritics 2');
 """
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationContents:
-    """Everything a new generation holds; passages, spans and vectors in row order."""
-
-    articles: Sequence[Article]
-    passages: Sequence[Passage]
-    sentence_spans: Sequence[Sequence[tuple[int, int]]]  # per passage, character spans
-    passage_vectors: np.ndarray
-    sentence_vectors: np.ndarray
-    seeds: Sequence[SeedRead]
-    skipped: Sequence[corpus.SkippedFile]
-    first_indexed: Mapping[str, str]  # seed file name → when qabot first indexed it
-
-    @property
-    def file_table(self) -> dict[str, str]:
-        """Seed file name → content hash of the bytes parsed."""
-        return {s.name: s.content_hash for s in self.seeds}
 
 
 def write_and_switch(store: IndexStore, name: str, write: Callable[[Path], object]) -> None:
@@ -98,59 +81,47 @@ def write_and_switch(store: IndexStore, name: str, write: Callable[[Path], objec
         raise
 
 
-def write_generation(path: Path, contents: GenerationContents, embedder: Embedder, *,
-                     max_file_bytes: int, generation: int) -> dict[str, Any]:
-    """Write every file of a generation into the empty folder ``path``; the manifest last."""
-    _write_tables(path / SQLITE, contents)
-    faiss_params = _write_vectors(path, contents)
-    for name in DATA_FILES:
-        with open(path / name, "rb+") as fh:
-            os.fsync(fh.fileno())
-    manifest = _manifest(path, contents, embedder, faiss_params, max_file_bytes, generation)
-    with open(path / MANIFEST, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, ensure_ascii=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    fsync_dir(path)
-    return manifest
+#: Made once the rows are in: one sort, instead of an insert at a random place of the index per
+#: row (with SQLite's small page cache, that re-read and re-wrote a page per passage).
+_INDEXES = """
+CREATE INDEX articles_by_date ON articles(date);
+CREATE INDEX passages_by_hash ON passages(content_hash);
+"""
 
 
-def _write_tables(sqlite_file: Path, contents: GenerationContents) -> None:
-    db = sqlite3.connect(sqlite_file)
+def open_tables(path: Path) -> sqlite3.Connection:
+    """The SQLite file of the new generation at ``path``, its tables created, with the build's
+    scratch plan database attached as ``plan``; rows go in by batches in one transaction."""
+    db = sqlite3.connect(path / SQLITE, check_same_thread=False)
     try:
         db.executescript(_SCHEMA)
-        db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)",
-                       [(s.name, s.content_hash, s.size, contents.first_indexed[s.name])
-                        for s in contents.seeds])
-        db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(a.key, a.source, a.title, a.date, a.url, a.publisher, a.dated_by)
-                        for a in contents.articles])
-        sentence_row = 0
-        passage_rows = []
-        sentence_rows = []
-        for row, (passage, spans) in enumerate(zip(contents.passages, contents.sentence_spans)):
-            passage_rows.append((row, passage.article_key, passage.source, passage.title,
-                                 passage.paragraph, passage.window, passage.section, passage.text,
-                                 passage.content_hash, sentence_row, len(spans)))
-            for start, end in spans:
-                sentence_rows.append((sentence_row, row, start, end))
-                sentence_row += 1
-        db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       passage_rows)
-        db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", sentence_rows)
-        db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
-        db.commit()
-    finally:
+        db.execute("ATTACH DATABASE ? AS plan", (str(path / PLAN_FILE),))
+        db.execute("PRAGMA plan.journal_mode = OFF")
+        db.execute("PRAGMA plan.synchronous = OFF")
+        db.executescript(PLAN_SCHEMA)
+    except BaseException:
         db.close()
+        raise
+    return db
 
 
-def _write_vectors(path: Path, contents: GenerationContents) -> dict[str, Any]:
-    """The ``.npy`` files and the FAISS file; returns the FAISS entry of the manifest."""
+def finish_tables(path: Path, db: sqlite3.Connection) -> None:
+    """Commit the tables, drop the scratch plan and build the full-text index."""
+    db.commit()
+    db.execute("DETACH DATABASE plan")
+    (path / PLAN_FILE).unlink()
+    db.executescript(_INDEXES)
+    db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+    db.commit()
+
+
+def write_faiss(path: Path, count: int, dimension: int) -> dict[str, Any]:
+    """The FAISS file over the passage vectors already written; returns its manifest entry."""
     import faiss
 
-    np.save(path / PASSAGE_VECTORS, contents.passage_vectors, allow_pickle=False)
-    np.save(path / SENTENCE_VECTORS, contents.sentence_vectors, allow_pickle=False)
-    faiss_index, faiss_params = make_faiss_index(contents.passage_vectors)
+    faiss_index, faiss_params = build_faiss_index(
+        count, dimension, lambda rows: read_rows(path / PASSAGE_VECTORS, rows),
+        lambda start, stop: read_range(path / PASSAGE_VECTORS, start, stop))
     try:
         faiss.write_index(faiss_index, str(path / FAISS_FILE))
     except RuntimeError as exc:  # FAISS reports failed writes (e.g. a full disk) this way
@@ -158,11 +129,15 @@ def _write_vectors(path: Path, contents: GenerationContents) -> dict[str, Any]:
     return faiss_params
 
 
-def _manifest(path: Path, contents: GenerationContents, embedder: Embedder,
-              faiss_params: dict[str, Any], max_file_bytes: int,
-              generation: int) -> dict[str, Any]:
-    files = contents.file_table
-    return {
+def write_manifest(path: Path, built: BuiltTables, embedder: Embedder,
+                   faiss_params: dict[str, Any], max_file_bytes: int,
+                   generation: int) -> dict[str, Any]:
+    """Make the data files durable, then write the manifest that checksums them, last."""
+    for name in DATA_FILES:
+        with open(path / name, "rb+") as fh:
+            os.fsync(fh.fileno())
+    files = built.file_table
+    manifest = {
         "format_version": FORMAT_VERSION,
         "generation": generation,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -173,12 +148,17 @@ def _manifest(path: Path, contents: GenerationContents, embedder: Embedder,
         "faiss_index": faiss_params,
         "chunking": chunking(embedder),
         "max_file_bytes": max_file_bytes,
-        "counts": {"files": len(contents.seeds), "articles": len(contents.articles),
-                   "passages": len(contents.passages),
-                   "sentences": len(contents.sentence_vectors),
-                   "skipped": len(contents.skipped)},
+        "counts": {"files": len(built.records), "articles": built.articles,
+                   "passages": built.plan.passages, "sentences": built.plan.sentences,
+                   "skipped": len(built.skipped)},
         "files": files,
         "corpus_fingerprint": corpus_fingerprint(files),
-        "skipped": [{"path": s.path, "reason": s.reason} for s in contents.skipped],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in built.skipped],
         "files_checksums": file_checksums(path),
     }
+    with open(path / MANIFEST, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, ensure_ascii=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_dir(path)
+    return manifest

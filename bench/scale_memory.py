@@ -1,0 +1,147 @@
+"""Peak memory of a build against corpus size (issue 16): a synthetic corpus of N passages,
+built with the fake embedder in a child process whose peak RSS the kernel reports.
+Unless ``--faithful`` is given, the child splits sentences on full stops instead of with pysbd
+and gives each text one seeded random vector instead of hashing its words: together most of such
+a build's time, and not what is measured here (memory), so 1M passages build in minutes rather
+than an hour on two shared cores.
+
+    python bench/scale_memory.py --sizes 100000,300000,1000000
+    python bench/scale_memory.py --sizes 100000 --code /work/main   # another checkout's code
+
+Each size gets a fresh seeds folder of JSON Lines feeds (200 articles per file, 10 undated
+paragraphs of two sentences per article, words drawn from a fixed vocabulary with a fixed seed, so every
+passage is distinct), then ``qabot index`` runs in a child process (``QABOT_ENCODER=fake``,
+64-dimension vectors) and ``os.wait4`` gives its peak RSS. Prints one row per size: passages,
+seconds, CPU seconds, peak RSS, the FAISS file's size, and RSS minus FAISS. Temporary folders
+are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ARTICLES_PER_FILE = 200
+PARAGRAPHS_PER_ARTICLE = 10
+#: Sentences per paragraph; sentence splitting (pysbd) is most of a fake-embedder build's time.
+SENTENCES = 2
+MiB = 2**20
+
+
+def _vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 10))) for _ in range(size)]
+
+
+def _sentence(rng: random.Random, words: list[str]) -> str:
+    chosen = rng.choices(words, k=rng.randint(8, 16))
+    return " ".join(chosen).capitalize() + "."
+
+
+def write_corpus(folder: Path, passages: int, seed: int = 16) -> None:
+    """Feeds of ``passages`` one-paragraph passages in ``folder``."""
+    rng = random.Random(seed)
+    words = _vocabulary(rng)
+    articles = -(-passages // PARAGRAPHS_PER_ARTICLE)
+    folder.mkdir(parents=True)
+    for first in range(0, articles, ARTICLES_PER_FILE):
+        lines = []
+        for number in range(first, min(articles, first + ARTICLES_PER_FILE)):
+            paragraphs = [" ".join(_sentence(rng, words) for _ in range(SENTENCES))
+                          for _ in range(PARAGRAPHS_PER_ARTICLE)]
+            lines.append(json.dumps({"title": f"Synthetic report {number}",
+                                     "text": "\n\n".join(paragraphs)}))
+        (folder / f"feed-{first // ARTICLES_PER_FILE:05d}.jsonl").write_text(
+            "\n".join(lines) + "\n", "utf-8")
+
+
+#: The child with sentences split on full stops instead of by pysbd, and the fake embedder's
+#: per-word hashing replaced by one seeded random vector per text (see --faithful).
+_FAST_CHILD = """
+import re, sys, zlib
+import numpy as np
+from qabot import corpus
+from qabot.cli import main
+from qabot.embedding import FakeEmbedder
+
+def sentences(text):
+    return [m.span() for m in re.finditer(r"[^.!?\\s][^.!?]*[.!?]?", text)]
+
+def embed_documents(self, texts, progress=None):
+    out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(
+        self.dimension, dtype=np.float32) for t in texts]) if texts else np.zeros(
+        (0, self.dimension), dtype=np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True) if len(out) else 1
+    if progress is not None:
+        progress(len(texts))
+    return out
+
+corpus.sentences = sentences
+FakeEmbedder.embed_documents = embed_documents
+sys.argv[0] = "qabot"
+sys.exit(main())
+"""
+
+
+def build(seeds: Path, index: Path, code: Path, faithful: bool) -> tuple[float, float, int, str]:
+    """Run ``qabot index`` in a child: its seconds, CPU seconds, peak RSS in bytes, output."""
+    env = {**os.environ, "QABOT_ENCODER": "fake", "PYTHONPATH": str(code),
+           "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    launch = ["-m", "qabot.cli"] if faithful else ["-c", _FAST_CHILD]
+    child = subprocess.Popen([sys.executable, *launch, "index", "--seeds", str(seeds),
+                              "--index", str(index)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, cwd=code)
+    output = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the build failed:\n{output}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss * 1024, output  # ru_maxrss is in KiB on Linux
+
+
+def measure(size: int, code: Path, workdir: Path, faithful: bool) -> dict[str, float]:
+    """Generate, build and measure one corpus size; removes its folders afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=f"scale-{size}-", dir=workdir))
+    try:
+        write_corpus(folder / "seeds", size)
+        seconds, cpu, rss, output = build(folder / "seeds", folder / "indexes", code, faithful)
+        generation = folder / "indexes" / (folder / "indexes" / "CURRENT").read_text().strip()
+        manifest = json.loads((generation / "manifest.json").read_text())
+        faiss_bytes = (generation / "vectors.faiss").stat().st_size
+        return {"passages": manifest["counts"]["passages"], "seconds": seconds, "cpu": cpu,
+                "rss": rss / MiB, "faiss": faiss_bytes / MiB, "rest": (rss - faiss_bytes) / MiB}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--code", type=Path, default=Path(__file__).resolve().parent.parent,
+                        help="the qabot checkout whose code builds (default: this one)")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--faithful", action="store_true",
+                        help="split sentences with pysbd and hash words as the fake embedder "
+                             "does (most of such a build's time), not the quick stand-ins")
+    args = parser.parse_args()
+    print(f"code: {args.code}; {'faithful' if args.faithful else 'quick'} sentences and vectors")
+    print(f"{'passages':>10} {'seconds':>9} {'CPU s':>7} {'peak RSS MiB':>13} {'FAISS MiB':>10} "
+          f"{'RSS-FAISS MiB':>14}", flush=True)
+    for size in (int(s) for s in args.sizes.split(",")):
+        row = measure(size, args.code, args.workdir, args.faithful)
+        print(f"{row['passages']:>10,} {row['seconds']:>9.0f} {row['cpu']:>7.0f} "
+              f"{row['rss']:>13.0f} {row['faiss']:>10.1f} {row['rest']:>14.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
