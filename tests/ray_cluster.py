@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -70,6 +71,9 @@ def cluster_script(body: str, tmp: Path, head_cpus: int = 1, worker_cpus: int = 
 set -e
 ip link set lo up
 export ADDRESS={ADDRESS}
+# Ray 2.59+ turns token authentication on for local clusters: give the head, the worker and
+# qabot one token of this run's own, so nothing depends on ~/.ray/auth_token.
+export RAY_AUTH_MODE=token RAY_AUTH_TOKEN={secrets.token_hex(32)}
 trap '{ray} stop --force >/dev/null 2>&1 || true' EXIT
 {ray} start --head --port={PORT} --num-cpus={head_cpus} {common} \\
     --temp-dir={shlex.quote(str(tmp / "head"))} >{shlex.quote(str(tmp / "head.log"))} 2>&1
