@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         "when the exported model is available; fake = hashed bag-of-words vectors for tests, no "
         "model.")
     batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    encoder_threads: int | None = Field(None, ge=1, le=512, description=(
+        "Cores used to embed many texts (index builds): the ONNX encoder runs that many batches "
+        "side by side. Default: the cores this process may use (CPU affinity and cgroup quota), "
+        "which can be fewer than the machine has."))
     max_file_mb: float = Field(20.0, gt=0, description="Seed files larger than this are skipped.")
     follow_external_links: bool = Field(False, description=(
         "Index symbolic links in the seeds folder whose target lies outside it (e.g. "
