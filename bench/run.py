@@ -210,6 +210,8 @@ BUILD_RATIO_TARGET = 0.67  # issue 16: a local build ≥ 1.5× faster than the b
 
 def describe_settings(settings: dict[str, Any], torch_threads: int | None) -> str:
     """The ONNX Runtime settings a build ran with, as one line of the table."""
+    if not settings:
+        return f"settings not reported by this encoder; bare encode: torch threads {torch_threads}"
     return (f"intra_op {settings['intra_op_threads']} × {settings['workers']} parallel batches, "
             f"inter_op {settings['inter_op_threads']}, {settings['execution_mode']}, "
             f"{settings['graph_optimization']}, cpu_mem_arena "
@@ -365,7 +367,7 @@ def bench(runs: int, skip_scale: bool, only_build: bool = False
                 Row("index build throughput", f"{n / seconds:.0f} passages/s",
                     f"{n / bare_seconds:.0f} passages/s (bare encode)", f"{1 / ratio:.2f}× faster",
                     runs=str(runs), verdict=f"{n} passages, {ours['sentences']} sentence vectors"),
-                Row("build encoder settings", f"{settings['workers']} batches in parallel",
+                Row("build encoder settings", f"{settings.get('workers', '?')} batches in parallel",
                     runs="—", verdict=describe_settings(settings, bare.get("torch_threads"))),
             ]
 
@@ -555,11 +557,17 @@ def _helper_reader(questions_json: str, count: str = "30") -> dict[str, Any]:
 
 
 def _helper_build(seeds: str, index: str, runs: str) -> dict[str, Any]:
-    """qabot's full build (parse, split, embed, write SQLite/FTS5/FAISS), model already loaded."""
+    """qabot's full build (parse, split, embed, write SQLite/FTS5/FAISS), model already loaded,
+    with the encoder ``qabot index`` builds from the settings."""
+    from qabot.config import load_settings
     from qabot.embedding import load_embedder
     from qabot.index import build_index
 
-    embedder = load_embedder()
+    settings = load_settings()
+    threads = getattr(settings, "encoder_threads", None)  # absent before issue 16
+    embedder = load_embedder(settings.model, batch_size=settings.batch_size,
+                             encoder=settings.encoder, cache_dir=settings.cache_dir,
+                             **({"threads": threads} if threads else {}))
     embedder.embed_documents(["warm up the session"])
     times, report = [], None
     for _ in range(int(runs)):

@@ -17,7 +17,7 @@ from .sbert import SentenceTransformerEmbedder
 Encoder = Literal["auto", "onnx", "torch", "fake"]
 
 
-def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, encoder: Encoder = "auto",
+def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 8, encoder: Encoder = "auto",
                   cache_dir: Path | None = None, threads: int | None = None) -> Embedder:
     """The configured embedder (heavy parts load on first use).
 

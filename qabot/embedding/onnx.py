@@ -133,7 +133,7 @@ class OnnxEmbedder(LocalModelEncoder):
 
     pools_sentences = True
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32,
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 8,
                  export: bool = True, cache_dir: Path | None = None,
                  threads: int | None = None) -> None:
         super().__init__(model, batch_size)

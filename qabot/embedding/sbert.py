@@ -36,7 +36,7 @@ class SentenceTransformerEmbedder(LocalModelEncoder):
 
     pools_sentences = True
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32,
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 8,
                  threads: int | None = None) -> None:
         super().__init__(model, batch_size)
         self.threads = threads or usable_cores()  # not os.cpu_count(): see runtime.py
