@@ -69,7 +69,8 @@ class QabotService:
         self.settings = settings
         self.embedder = embedder or load_embedder(settings.model, batch_size=settings.batch_size,
                                                     encoder=settings.encoder,
-                                                    cache_dir=settings.cache_dir)
+                                                    cache_dir=settings.cache_dir,
+                                                    threads=settings.encoder_threads)
         self.store = IndexStore(settings.index_dir)
         self.retriever = HybridRetriever(self.embedder, RetrievalConfig(
             candidates=settings.candidates, fusion=settings.fusion, rrf_k=settings.rrf_k,

@@ -17,7 +17,7 @@ from .sbert import SentenceTransformerEmbedder
 Encoder = Literal["auto", "onnx", "torch", "fake"]
 
 
-def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, encoder: Encoder = "auto",
+def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 8, encoder: Encoder = "auto",
                   cache_dir: Path | None = None, threads: int | None = None) -> Embedder:
     """The configured embedder (heavy parts load on first use).
 
@@ -25,17 +25,18 @@ def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, encoder: Enc
     cached under ``cache_dir``, default the user cache directory; see ``qabot prepare``);
     "torch" runs sentence-transformers; "auto" picks ONNX when the model is a plain mean-pooled
     transformer (the default model is), else torch; "fake" is ``FakeEmbedder`` (hashed
-    bag-of-words vectors for tests, no model; ``model`` is ignored). ``threads``: ONNX Runtime
-    threads per batch (None: every core; a Ray encoder actor passes its CPU share).
+    bag-of-words vectors for tests, no model; ``model`` is ignored). ``threads``: cores used
+    to embed many texts at once, default the usable cores (``runtime.usable_cores``).
     """
     if encoder == "fake":
         return FakeEmbedder()
     if encoder == "torch":
-        return SentenceTransformerEmbedder(model, batch_size=batch_size)
+        return SentenceTransformerEmbedder(model, batch_size=batch_size, threads=threads)
     model_dir = resolve_model_dir(model)
     if onnx_compatible(model_dir):
-        return OnnxEmbedder(model, batch_size=batch_size, cache_dir=cache_dir, threads=threads)
+        return OnnxEmbedder(model, batch_size=batch_size, cache_dir=cache_dir,
+                            threads=threads)
     if encoder == "onnx":
         raise EmbeddingError(f"model {model!r} cannot run on the ONNX encoder (it needs plain "
                              "mean pooling)", hint='set encoder = "torch"')
-    return SentenceTransformerEmbedder(model, batch_size=batch_size)
+    return SentenceTransformerEmbedder(model, batch_size=batch_size, threads=threads)

@@ -20,6 +20,7 @@ from ..errors import EmbeddingError
 from ..progress import ProgressCallback, ScaledProgress
 from .base import Spans, no_vectors, normalize, span_vectors
 from .models import DEFAULT_MODEL, LocalModelEncoder, model_fingerprint
+from .runtime import RuntimeSettings, make_session, parallel_map, usable_cores
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
@@ -124,19 +125,23 @@ class OnnxEmbedder(LocalModelEncoder):
     pooling of the exported transformer's output, L2-normalized) without importing torch.
 
     Queries run on one thread (a short query gains nothing from two and degrades badly when
-    another process holds the cores); batches use every core. Sessions load on first use.
-    The export is cached under ``cache_dir`` (default: the user cache directory).
+    another process holds the cores). Batches run side by side, ``threads`` at a time (default:
+    the usable cores, see ``runtime``), each single-threaded on one shared session. Sessions
+    load on first use. The export is cached under ``cache_dir`` (default: the user cache
+    directory).
     """
 
     pools_sentences = True
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32,
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 8,
                  export: bool = True, cache_dir: Path | None = None,
                  threads: int | None = None) -> None:
         super().__init__(model, batch_size)
         self.export = export
-        self.threads = threads  # of batch sessions; None: every core (a Ray actor: its share)
         self.cache_dir = cache_dir or default_cache_dir()
+        cores = usable_cores()
+        self.runtime = RuntimeSettings(workers=threads or cores, batch_size=batch_size,
+                                       usable_cores=cores, machine_cpus=os.cpu_count() or 1)
         pooling = self.model_dir / "1_Pooling" / "config.json"
         self.dimension = int(json.loads(pooling.read_text("utf-8"))["word_embedding_dimension"])
 
@@ -151,28 +156,14 @@ class OnnxEmbedder(LocalModelEncoder):
                                  hint="run `qabot prepare`")
         return export_onnx(self.model_dir, path)
 
-    def _session(self, threads: int):  # type: ignore[no-untyped-def]
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        try:
-            return ort.InferenceSession(str(self.onnx_path), options,
-                                        providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise EmbeddingError(f"cannot load the ONNX model {self.onnx_path}: {exc}",
-                                 hint="delete it to re-export, or set encoder = \"torch\"") from exc
-
     @cached_property
     def _query_session(self):  # type: ignore[no-untyped-def]
-        return self._session(1)
+        return make_session(self.onnx_path, self.runtime)
 
-    @cached_property
+    @property
     def _batch_session(self):  # type: ignore[no-untyped-def]
-        return self._session(self.threads or os.cpu_count() or 1)
+        # One single-threaded session serves both: batches run concurrently on it.
+        return self._query_session
 
     def _tokenizer(self, padding: bool) -> Tokenizer:
         from tokenizers import Tokenizer
@@ -232,18 +223,27 @@ class OnnxEmbedder(LocalModelEncoder):
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         spans_out: list[np.ndarray] | None = (None if spans is None
                                               else [no_vectors(self.dimension)] * len(texts))
-        session = self._batch_session if texts else None
-        for batch in self._batches(texts):
-            encodings = self._batch_tokenizer.encode_batch([texts[i] for i in batch])
+        if not texts:
+            return out, spans_out
+        session, tokenizer = self._batch_session, self._batch_tokenizer
+
+        def encode(batch: list[int]) -> tuple[list[int], np.ndarray, list[np.ndarray] | None]:
+            encodings = tokenizer.encode_batch([texts[i] for i in batch])
             hidden, mask = self._run(session, encodings)
             pooled = normalize(_mean_pool(hidden, mask))
+            if spans is None:
+                return batch, pooled, None
+            return batch, pooled, [
+                span_vectors(hidden[j], encodings[j].offsets, encodings[j].special_tokens_mask,
+                             spans[i], pooled[j]) if spans[i] else no_vectors(self.dimension)
+                for j, i in enumerate(batch)]
+
+        for batch, pooled, pooled_spans in parallel_map(encode, self._batches(texts),
+                                                        self.runtime.workers):
             out[batch] = pooled
-            if spans is not None and spans_out is not None:
-                for j, i in enumerate(batch):
-                    if spans[i]:
-                        spans_out[i] = span_vectors(hidden[j], encodings[j].offsets,
-                                                    encodings[j].special_tokens_mask, spans[i],
-                                                    pooled[j])
+            if spans_out is not None and pooled_spans is not None:
+                for i, vectors in zip(batch, pooled_spans):
+                    spans_out[i] = vectors
             if progress is not None:
                 progress(len(batch))
         return out, spans_out

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from functools import cached_property
@@ -17,14 +16,15 @@ from ..errors import EmbeddingError
 from ..progress import ProgressCallback
 from .base import Spans, no_vectors, normalize, span_vectors
 from .models import DEFAULT_MODEL, LocalModelEncoder
+from .runtime import usable_cores
 
 log = logging.getLogger(__name__)
 
 
-def _use_every_core() -> None:
+def _use_cores(threads: int) -> None:
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
 
 
 class SentenceTransformerEmbedder(LocalModelEncoder):
@@ -36,8 +36,10 @@ class SentenceTransformerEmbedder(LocalModelEncoder):
 
     pools_sentences = True
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 8,
+                 threads: int | None = None) -> None:
         super().__init__(model, batch_size)
+        self.threads = threads or usable_cores()  # not os.cpu_count(): see runtime.py
         self._lock = threading.Lock()
         self.dimension = self._dimension_from_config()
 
@@ -70,7 +72,7 @@ class SentenceTransformerEmbedder(LocalModelEncoder):
         """Embed in chunks so a progress callback can follow along."""
         if not texts:
             return no_vectors(self.dimension)
-        _use_every_core()
+        _use_cores(self.threads)
         parts: list[np.ndarray] = []
         with self._lock:
             for start in range(0, len(texts), self._chunk):
@@ -89,7 +91,7 @@ class SentenceTransformerEmbedder(LocalModelEncoder):
         (the same "late chunking" as ``OnnxEmbedder.embed_with_spans``)."""
         if not texts:
             return no_vectors(self.dimension), []
-        _use_every_core()
+        _use_cores(self.threads)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         spans_out: list[np.ndarray] = []
         with self._lock:
