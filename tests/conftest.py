@@ -4,11 +4,13 @@ and the real model (session-scoped: it loads once for the whole suite)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +94,22 @@ def run_qabot(*args: str, env: dict[str, str] | None = None, input: str | None =
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([*QABOT, *args], capture_output=True, text=True, env=full_env,
                           input=input, timeout=timeout, cwd=ROOT)
+
+
+REPL_PROMPT = "qabot>"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
+
+
+def strip_ansi(text: str) -> str:
+    """What a terminal screen says: ``text`` without escape sequences and carriage returns."""
+    return ANSI.sub("", text).replace("\r", "")
+
+
+def repl_exchange(child: Any, line: str, marker: str) -> str:
+    """Send ``line`` to a REPL under pexpect, wait for ``marker`` and then the next prompt; the
+    screen text between, escapes removed."""
+    child.sendline(line)
+    child.expect_exact(marker)
+    seen = child.before + child.after
+    child.expect_exact(REPL_PROMPT)
+    return strip_ansi(seen + child.before)

@@ -25,6 +25,7 @@ from rich.console import Console
 from qabot import cli
 from qabot.config import load_settings
 from qabot.errors import NoArticlesMatchError
+from qabot.generation.generator import GeneratedStream
 from qabot.repl.session import Repl
 from qabot.schema import Answer, ArticleFilter, Citation, EarlierReport
 from qabot.service import QabotService
@@ -169,12 +170,23 @@ class _RecordingService:
         self.settings = settings
         self.filters: list[ArticleFilter | None] = []
 
+    llm_configured = False
+
+    def default_mode(self) -> str:
+        return "extractive"
+
     def ask(self, question: str, k: int | None = None, conversation: Any = None,
-            article_filter: ArticleFilter | None = None) -> Answer:
+            article_filter: ArticleFilter | None = None, mode: str = "extractive") -> Answer:
         self.filters.append(article_filter)
         if article_filter and article_filter.publisher:
             raise NoArticlesMatchError("no article matches", hint="widen or clear the filter")
         return _dated_answer()
+
+    def ask_streaming(self, question: str, k: int | None = None, conversation: Any = None,
+                      article_filter: ArticleFilter | None = None,
+                      mode: str = "extractive") -> GeneratedStream:
+        """The REPL's way in: the same answer, with nothing generated to stream."""
+        return GeneratedStream(self.ask(question, k, conversation, article_filter, mode))
 
     def check_index(self) -> None:
         """Always ready."""

@@ -19,7 +19,7 @@ from qabot.config import load_settings
 from qabot.errors import ConfigError
 from qabot.telegram import esc
 
-from .conftest import QABOT, ROOT, SEED, run_qabot
+from .conftest import QABOT, ROOT, SEED, repl_exchange, run_qabot, strip_ansi
 
 pytestmark = pytest.mark.model
 
@@ -32,7 +32,6 @@ EVIL_TEXT = ("Harbour reopens in Port Elin\n"
              "The harbour of Port Elin reopened on Monday after repairs that cost "
              "\u202e12 million euros\u202c, the \x1b[31mmayor\x1b[0m said.\n"
              "Fishermen \x9b2J welcomed the news \x9d0;owned\x07 and sold their catch.\n")
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 RAW_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 TIMEOUT = 120
 RELATED_HEAD = "Closest passages (they do not answer it):"  # render.RELATED_HEAD, one wording
@@ -169,10 +168,6 @@ def test_telegram_html_shows_controls_as_escapes() -> None:
 
 # -- 4. REPL: titles once, :sources adds something, one refusal wording -----------------------
 
-def _clean(text: str) -> str:
-    return ANSI.sub("", text).replace("\r", "")
-
-
 @pytest.fixture(scope="module")
 def terminal(seed: list[str], tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[pexpect.spawn]:
@@ -188,32 +183,24 @@ def terminal(seed: list[str], tmp_path_factory: pytest.TempPathFactory
         child.terminate(force=True)
 
 
-def _exchange(child: pexpect.spawn, line: str, marker: str) -> str:
-    child.sendline(line)
-    child.expect_exact(marker)
-    seen = child.before + child.after
-    child.expect_exact("qabot>")
-    return _clean(seen + child.before)
-
-
 TITLE = "The government faces major protests against the president and prices."
 
 
 def test_repl_shows_the_article_title_once_per_answer(terminal: pexpect.spawn) -> None:
-    screen = _exchange(terminal, ARRESTED, "[3]")
+    screen = repl_exchange(terminal, ARRESTED, "[3]")
     assert "[1]" in screen and "[2]" in screen and "[3]" in screen
     assert screen.count(TITLE) == 1, screen
 
 
 def test_repl_sources_adds_scores_and_further_passages(terminal: pexpect.spawn) -> None:
-    screen = _exchange(terminal, ":sources", "Further passages")
+    screen = repl_exchange(terminal, ":sources", "Further passages")
     assert re.search(r"\[1\] 000_a673f91f4b4f9cfb\.txt ¶16(?: · [A-Z][a-z]{2} \d{1,2}(?:, \d{4})?)? +score 0\.\d\d", screen), screen
     assert "holds the answer" in screen
 
 
 def test_refusal_wording_is_the_same_in_repl_and_ask(terminal: pexpect.spawn,
                                                      seed: list[str]) -> None:
-    screen = _exchange(terminal, OFF_TOPIC, RELATED_HEAD)
+    screen = repl_exchange(terminal, OFF_TOPIC, RELATED_HEAD)
     assert RELATED_HEAD in screen
     assert RELATED_HEAD in run_qabot("ask", OFF_TOPIC, *seed).stdout
 

@@ -27,7 +27,7 @@ import pytest
 from qabot.config import Settings, load_settings
 from qabot.service import build_service
 
-from .conftest import QABOT, ROOT, SEED
+from .conftest import QABOT, REPL_PROMPT, ROOT, SEED, repl_exchange, strip_ansi
 from .fake_bot_api import FakeBotApi
 from .fake_llm_api import FakeLlmApi
 
@@ -36,7 +36,7 @@ OTHER = "who is the president of Kazakhstan?"
 REFUSED = "what is the capital of France?"
 KEY = "sk-test-secret-key-never-shown"
 TOKEN = "987654321:AAH-llm-test-token"
-PROMPT = "qabot>"
+PROMPT = REPL_PROMPT
 
 
 @pytest.fixture(scope="module")
@@ -166,17 +166,6 @@ def repl(index: dict[str, Path], repl_llm: FakeLlmApi) -> Iterator[pexpect.spawn
         child.terminate(force=True)
 
 
-def _exchange(child: pexpect.spawn, line: str, marker: str) -> str:
-    """Send ``line``, wait for ``marker`` and the next prompt; the screen text between."""
-    from .test_repl import _clean
-
-    child.sendline(line)
-    child.expect_exact(marker)
-    seen = child.before + child.after
-    child.expect_exact(PROMPT)
-    return _clean(seen + child.before)
-
-
 def test_repl_streams_the_answer_as_it_is_written(repl: pexpect.spawn,
                                                   repl_llm: FakeLlmApi) -> None:
     assert f"Answers written by local-model at {repl_llm.base_url}" in repl.startup
@@ -196,7 +185,7 @@ def test_repl_streams_the_answer_as_it_is_written(repl: pexpect.spawn,
 def test_repl_discards_a_reply_citing_a_passage_it_was_not_shown(
         repl: pexpect.spawn, repl_llm: FakeLlmApi) -> None:
     repl_llm.scenario, repl_llm.hold = "badcite", None
-    screen = _exchange(repl, QUESTION, "discarded")
+    screen = repl_exchange(repl, QUESTION, "discarded")
     assert "More than 3,800 people were arrested" in screen and "arrested [9]" not in screen
     assert "generated answer not used: the model cited [9]" in screen
     assert "Short answer: 3,800" in screen
@@ -205,12 +194,12 @@ def test_repl_discards_a_reply_citing_a_passage_it_was_not_shown(
 def test_repl_mode_switches_and_refusals_reach_no_model(repl: pexpect.spawn,
                                                         repl_llm: FakeLlmApi) -> None:
     repl_llm.scenario = "good"
-    assert "written by the language model" in _exchange(repl, ":mode", "language model")
-    _exchange(repl, ":mode extractive", "quoted from the articles")
+    assert "written by the language model" in repl_exchange(repl, ":mode", "language model")
+    repl_exchange(repl, ":mode extractive", "quoted from the articles")
     before = repl_llm.count
-    assert "Short answer: 3,800" in _exchange(repl, QUESTION, "Short answer")
-    _exchange(repl, ":mode llm", "language model")
-    _exchange(repl, REFUSED, "do not say")
+    assert "Short answer: 3,800" in repl_exchange(repl, QUESTION, "Short answer")
+    repl_exchange(repl, ":mode llm", "language model")
+    repl_exchange(repl, REFUSED, "do not say")
     assert repl_llm.count == before
     repl.sendline(":quit")
     repl.expect(pexpect.EOF)

@@ -26,10 +26,9 @@ from qabot.repl import COMMANDS, SPAN_STYLE, Repl
 from qabot.schema import Answer, Citation
 from qabot.service import QabotService
 
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "seeds" / "000_a673f91f4b4f9cfb.txt"
-PROMPT = "qabot>"
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
+from .conftest import REPL_PROMPT, ROOT, SEED, repl_exchange, strip_ansi
+
+PROMPT = REPL_PROMPT
 TIMEOUT = 90  # model load on a busy 2-core machine can take 10-20 s
 
 pytestmark = pytest.mark.model
@@ -46,19 +45,6 @@ def _spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
                          encoding="utf-8", timeout=TIMEOUT, dimensions=(50, 120))
 
 
-def _clean(text: str) -> str:
-    return ANSI.sub("", text).replace("\r", "")
-
-
-def _exchange(child: pexpect.spawn, line: str, marker: str) -> str:
-    """Send ``line``, wait for ``marker`` and then the next prompt; the screen text between."""
-    child.sendline(line)
-    child.expect_exact(marker)
-    seen = child.before + child.after
-    child.expect_exact(PROMPT)
-    return _clean(seen + child.before)
-
-
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("repl") / "history"
@@ -71,7 +57,7 @@ def session(real_seed_index: Path, history: Path) -> Iterator[pexpect.spawn]:
     child = _spawn(["--seeds", str(real_seed_index.parent / "seeds"), "--index",
                     str(real_seed_index)], _env(history))
     child.expect_exact(PROMPT)
-    child.startup = _clean(child.before)  # type: ignore[attr-defined]
+    child.startup = strip_ansi(child.before)  # type: ignore[attr-defined]
     child.seconds_to_prompt = time.perf_counter() - started  # type: ignore[attr-defined]
     yield child
     if child.isalive():
@@ -84,29 +70,29 @@ def test_banner_says_what_is_loaded_and_the_prompt_appears(session: pexpect.spaw
 
 
 def test_mission_question_is_answered_with_a_citation(session: pexpect.spawn) -> None:
-    screen = _exchange(session, "how many were arrested?", "Short answer")
+    screen = repl_exchange(session, "how many were arrested?", "Short answer")
     assert "3,800" in screen
     assert "[1]" in screen and "000_a673f91f4b4f9cfb.txt ¶16" in screen
     assert "more than 3,800 people have been arrested" in screen
 
 
 def test_follow_up_reuses_the_previous_topic(session: pexpect.spawn) -> None:
-    screen = _exchange(session, "how many security forces were wounded?", "[3]")
+    screen = repl_exchange(session, "how many security forces were wounded?", "[3]")
     assert "Short answer: 748" in screen
-    screen = _exchange(session, "how many of them died?", "[3]")
+    screen = repl_exchange(session, "how many of them died?", "[3]")
     assert "Short answer: 18" in screen
     assert "18 dead and 748 wounded" in screen
 
 
 def test_help_lists_every_command(session: pexpect.spawn) -> None:
-    screen = _exchange(session, ":help", "Ctrl-D")
+    screen = repl_exchange(session, ":help", "Ctrl-D")
     for command in COMMANDS:
         assert command in screen
     assert "Ctrl-C" in screen
 
 
 def test_unknown_command_gets_a_hint(session: pexpect.spawn) -> None:
-    screen = _exchange(session, ":frobnicate", "Unknown command")
+    screen = repl_exchange(session, ":frobnicate", "Unknown command")
     session.sendline(":stats")  # still alive and answering commands
     session.expect_exact("generation:")
     session.expect_exact(PROMPT)
@@ -114,9 +100,9 @@ def test_unknown_command_gets_a_hint(session: pexpect.spawn) -> None:
 
 
 def test_k_changes_the_number_of_citations_and_sources_shows_them(session: pexpect.spawn) -> None:
-    _exchange(session, ":k 1", "from now on")
-    screen = _exchange(session, "how many were arrested?", "Short answer")
-    screen += _exchange(session, ":sources", "¶16")
+    repl_exchange(session, ":k 1", "from now on")
+    screen = repl_exchange(session, "how many were arrested?", "Short answer")
+    screen += repl_exchange(session, ":sources", "¶16")
     assert "[1]" in screen and "[2]" not in screen
     assert "To date, more than 3,800 people have been arrested." in screen
 
@@ -126,7 +112,7 @@ def test_ctrl_c_abandons_the_line_and_keeps_the_repl_alive(session: pexpect.spaw
     session.send("who was the president of")
     session.sendintr()
     session.expect_exact(PROMPT)
-    screen = _exchange(session, "how many were arrested?", "Short answer")
+    screen = repl_exchange(session, "how many were arrested?", "Short answer")
     assert session.isalive()
     assert "3,800" in screen
     # abandoned, not asked: neither sent on with the next line nor saved as a question
@@ -167,7 +153,7 @@ def test_quit_right_away_while_the_model_loads_exits_cleanly(real_seed_index: Pa
     child.sendline(":quit")
     child.expect(pexpect.EOF)
     child.close()
-    assert (child.exitstatus, child.signalstatus) == (0, None), _clean(child.before)
+    assert (child.exitstatus, child.signalstatus) == (0, None), strip_ansi(child.before)
     assert "terminate called" not in child.before
     print(f"launch to prompt: {to_prompt:.2f} s")
 
@@ -197,7 +183,7 @@ def test_missing_index_is_built_at_start_up(tmp_path: Path) -> None:
                    _env(tmp_path / "history", QABOT_ENCODER="fake"))
     child.expect_exact("No index yet")
     child.expect_exact(PROMPT)
-    screen = _clean(child.before)
+    screen = strip_ansi(child.before)
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
@@ -265,7 +251,7 @@ def test_answer_and_passage_highlight_the_span(repl: tuple[Repl, Console]) -> No
     assert marked != span  # the style is visible on this console
     # in the answer sentence, after "Short answer:", and in the cited passage
     assert output.count(marked) == 3, output
-    assert "[1] Protests — a.txt ¶16" in _clean(output)
+    assert "[1] Protests — a.txt ¶16" in strip_ansi(output)
 
 
 def test_reindex_reports_no_change_then_the_new_file(repl: tuple[Repl, Console],
