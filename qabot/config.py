@@ -186,8 +186,23 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         toml_path = _toml_path.get()
         if toml_path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+            sources.append(_SettingsFile(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+
+_KEY_NAMES = {"llm_api_key", "qabot_llm_api_key", "openai_api_key"}
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """The TOML settings file, which must not hold the model's API key: a file is shared and
+    committed, so keys come from the environment or ``.env`` only."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        if {key.lower() for key in self.toml_data} & _KEY_NAMES:
+            raise ValueError("llm_api_key does not belong in the settings file; set "
+                             "QABOT_LLM_API_KEY or OPENAI_API_KEY in the environment or .env")
+        return values
 
 
 def default_config_file() -> Path | None:

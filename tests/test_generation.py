@@ -24,8 +24,8 @@ from langchain_core.language_models.fake_chat_models import (
 )
 from langchain_core.messages import AIMessage
 
-from qabot.config import Settings
-from qabot.errors import GenerationError
+from qabot.config import Settings, load_settings
+from qabot.errors import ConfigError, GenerationError
 from qabot.generation import (
     HUMAN,
     SYSTEM,
@@ -225,6 +225,13 @@ def test_the_key_comes_from_the_environment_and_is_never_shown(
     generator = Generator(config, model=FakeListChatModel(responses=[]))
     broken = generator.fallback(EXTRACTIVE, RuntimeError("bad key sk-test-never-show-me"))
     assert "sk-test-never-show-me" not in (broken.note or "") and "***" in (broken.note or "")
+
+
+def test_a_key_in_the_settings_file_is_refused_with_one_message(tmp_path: Path) -> None:
+    settings_file = tmp_path / "qabot.toml"
+    settings_file.write_text('llm = "openai:gpt-4o-mini"\nllm_api_key = "sk-in-a-file"\n')
+    with pytest.raises(ConfigError, match="llm_api_key does not belong in the settings file"):
+        load_settings(settings_file)
 
 
 _NO_LLM_SCRIPT = """
