@@ -209,7 +209,7 @@ def test_base_url_builds_chat_openai_with_no_retries_and_a_dummy_key(
         llm_base_url="http://127.0.0.1:9/v1", llm="openai:local", llm_timeout_s=7)))
     assert type(model).__name__ == "ChatOpenAI"
     assert (model.model_name, model.openai_api_base, model.max_retries, model.request_timeout) \
-        == ("local", "http://127.0.0.1:9/v1", 0, 7)
+        == ("local", "http://127.0.0.1:9/v1", 0, 7 + 5)  # qabot's deadline fires first
     assert model.openai_api_key.get_secret_value() == NO_KEY
 
 

@@ -50,12 +50,17 @@ def _served_name(config: LlmConfig) -> str:
     return config.model.removeprefix("openai:") or "default"
 
 
+_CLIENT_GRACE_S = 5.0
+
+
 def load_chat_model(config: LlmConfig) -> BaseChatModel:
     """The configured chat model; ``GenerationError`` when its package is missing or it cannot
     be built (the caller falls back to the extractive answer)."""
     key = config.api_key
     # One try, bounded: a retry would only make people wait longer for the extractive answer.
-    common: dict[str, Any] = {"timeout": config.timeout_s, "max_retries": 0}
+    # The client's own timeout is a backstop a little beyond qabot's deadline, which times the
+    # whole reply and so always fires first with one message ("did not finish within N s").
+    common: dict[str, Any] = {"timeout": config.timeout_s + _CLIENT_GRACE_S, "max_retries": 0}
     try:
         if config.base_url:
             from langchain_openai import ChatOpenAI
