@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install run index test test-ray bench bench-ray reader clean
 
-# First setup: about 2.5 minutes and 1.8 GB (1.7 GB .venv, 90 MB ~/.cache/qabot); a line per
+# First setup: about 3.7 minutes and 2.4 GB (2.3 GB .venv, 90 MB ~/.cache/qabot); a line per
 # step and pip's own progress, so a long step is never mistaken for a hang.
 $(STAMP): pyproject.toml
 	@echo "==> [1/4] creating $(VENV)"
