@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,13 +70,14 @@ def reader_train_command(squad_files: tuple[Path, ...], out_dir: Path, work_dir:
     from tqdm import tqdm
 
     from ..embedding import resolve_model_dir
+    from ..embedding.runtime import usable_cores
     from ..reader.pipeline import train_reader
     from ..reader.train import TrainConfig
     from ..render import configure_logging
 
     configure_logging("info")
     config = TrainConfig(seed=seed, epochs=epochs, learning_rate=learning_rate,
-                         batch_size=batch_size, threads=threads or os.cpu_count() or 1,
+                         batch_size=batch_size, threads=threads or usable_cores(),
                          max_steps=max_steps, validation_articles=validation_articles,
                          tune_articles=tune_articles, swap_negatives=swap_negatives,
                          other_paragraph_negatives=other_negatives)
@@ -112,13 +112,14 @@ def reader_eval_command(file: Path, reader_dir: Path | None, articles: str,
     (official normalisation), no-answer accuracy on v2.0, and passages per second (batched and
     one question at a time)."""
     from ..embedding import resolve_model_dir
+    from ..embedding.runtime import usable_cores
     from ..reader.data import load_squad_examples
     from ..reader.evaluate import report
     from ..reader.model import SHIPPED_READER_DIR, OnnxReader
 
     reader = OnnxReader(reader_dir or SHIPPED_READER_DIR,
                         resolve_model_dir("all-MiniLM-L6-v2") / "tokenizer.json",
-                        threads=os.cpu_count() or 1)
+                        threads=usable_cores())
     examples = load_squad_examples(file)
     if articles == "unseen":
         seen = set(reader.meta.seen_articles)
