@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .answer.terms import with_topic
 from .text import content_terms
 from .schema import Answer
 
@@ -50,14 +51,17 @@ class Conversation:
             self.last = None
         return self.last
 
-    def search_text(self, question: str) -> str:
-        """What to search for: the question, plus the previous topic when it is a follow-up."""
+    def topic(self, question: str) -> str | None:
+        """The previous topic's terms that ``question`` lacks, when it is a follow-up; else None."""
         last = self._live_last()
         if last is None or not is_follow_up(question):
-            return question
+            return None
         own = set(content_terms(question))
-        topic = [t for t in content_terms(last.search_text) if t not in own]
-        return f"{question} {' '.join(topic)}".strip()
+        return " ".join(t for t in content_terms(last.search_text) if t not in own) or None
+
+    def search_text(self, question: str) -> str:
+        """What to search for: the question, plus the previous topic when it is a follow-up."""
+        return with_topic(question, self.topic(question))
 
     def remember(self, question: str, search_text: str, answer: Answer) -> None:
         """Record an answered question as the topic for the next follow-up."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .answer import AnswerConfig, Answerer
+from .answer.terms import with_topic
 from .conversation import Conversation
 from .config import Settings, prepare_environment
 from .embedding import Embedder, OnnxEmbedder, load_embedder
@@ -169,12 +170,11 @@ class QabotService:
         question = question.encode("utf-8", "replace").decode("utf-8")
         generation = self.generation()
         wording = self.answerer.check_wording(generation, question)
-        search_text = (conversation.search_text(wording.text) if conversation
-                       else wording.text)
-        answer = self.answerer.answer(generation, question, k=k, search_text=search_text,
+        topic = conversation.topic(wording.text) if conversation else None
+        answer = self.answerer.answer(generation, question, k=k, topic=topic,
                                       wording=wording, article_filter=article_filter)
         if conversation is not None and wording.english:
-            conversation.remember(wording.text, search_text, answer)
+            conversation.remember(wording.text, with_topic(wording.text, topic), answer)
         return answer
 
     def search(self, query: str, k: int = 4,

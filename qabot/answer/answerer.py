@@ -48,7 +48,7 @@ from .refusal import confidence_from, pattern_features, reader_confidence
 from .sentences import Candidate, best_of, score_sentences
 from .spans import PRONOUN_START, Kind, extract_span, question_kind
 from .time_questions import time_question
-from .terms import QuestionTerms, question_terms
+from .terms import QuestionTerms, question_terms, with_topic
 from .wording import Wording, WordingChecker, language_name
 
 if TYPE_CHECKING:
@@ -96,11 +96,11 @@ class Answerer:
         return checker.check(question)
 
     def answer(self, generation: Generation, question: str, k: int | None = None,
-               search_text: str | None = None, query_vector: np.ndarray | None = None,
+               topic: str | None = None, query_vector: np.ndarray | None = None,
                hits: list[Hit] | None = None, wording: Wording | None = None,
                article_filter: ArticleFilter | None = None) -> Answer:
-        """Answer ``question``; ``search_text`` (a follow-up rewritten with its context) is what
-        is searched for when given. ``query_vector``, ``hits`` and ``wording`` skip work already
+        """Answer ``question``; ``topic`` is a follow-up's carried topic
+        (``Conversation.topic``), searched for with the question. ``query_vector``, ``hits`` and ``wording`` skip work already
         done (they must belong to the question as corrected). ``article_filter`` limits the
         articles searched (raises ``NoArticlesMatchError`` when it leaves none)."""
         k = k or self.config.top_k
@@ -112,14 +112,13 @@ class Answerer:
                                  f"{language_name(wording.language)}. Please ask it in English.")
         read_as = wording.text if wording.corrections else None
         question_read = wording.text
-        query = search_text or question_read
+        query = with_topic(question_read, topic)
         if query_vector is None:
             query_vector = self.retriever.embedder.embed_query(query)
         asked = time_question(question_read)
-        if asked is not None and asked.topic is None and query != question_read:
+        if asked is not None and asked.topic is None and topic:
             # A follow-up ("And what is the latest?") asks about the conversation's topic.
-            carried = query.removeprefix(question_read).strip()
-            asked = dataclasses.replace(asked, topic=carried or None)
+            asked = dataclasses.replace(asked, topic=topic)
         if asked is not None and hits is None:
             timed = answer_about_time(self.retriever, self.config, generation, question, asked,
                                       article_filter, k)

@@ -66,3 +66,8 @@ def question_terms(question: str, generation: Generation) -> QuestionTerms:
         # Smoothed so that a word in every passage still counts a little (small corpora).
         idf[s] = 1.0 + math.log((n + 1) / (df + 1))
     return QuestionTerms(stems=tuple(idf), idf=tuple(idf.values()))
+
+
+def with_topic(question: str, topic: str | None) -> str:
+    """The text searched for ``question`` with a follow-up's carried ``topic``."""
+    return f"{question} {topic}" if topic else question
