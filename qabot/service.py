@@ -208,7 +208,9 @@ class QabotService:
         return RayEngine(
             RayOptions(address=s.ray_address, actors=s.ray_actors, actor_cpus=s.ray_actor_cpus,
                        batch_passages=s.ray_batch_passages,
-                       connect_timeout_s=s.ray_connect_timeout_s),
+                       connect_timeout_s=s.ray_connect_timeout_s,
+                       window_files=s.ray_window_files,
+                       window_passages=s.ray_window_passages),
             EncoderSpec(model=s.model, batch_size=s.batch_size, encoder=s.encoder,
                         cache_dir=s.cache_dir, model_id=self.embedder.model_id,
                         pools_sentences=self.embedder.pools_sentences))
