@@ -1,9 +1,10 @@
-"""Reading the seed files for a build: parse each one and record the digest of the bytes parsed.
+"""Reading the seed files for a build: each one's bytes, and the digest of the bytes parsed.
 
-The corpus package parses (``corpus.parse_bytes``) and names why a file cannot be used
-(``corpus.read_file``); what a build adds is reading each file once, without blocking on a FIFO,
-and recording the digest and size of exactly the bytes it parsed, so that a file edited,
-replaced or removed while the build runs is seen as changed by the next build.
+The corpus package parses (``corpus.parse_bytes``, here or on a Ray worker: parsed.py) and names
+why a file cannot be used (``corpus.read_file``); what a build adds is reading each file once,
+without blocking on a FIFO, and recording the digest and size of exactly the bytes it parsed,
+so that a file edited, replaced or removed while the build runs is seen as changed by the next
+build.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .. import corpus
-from ..progress import ProgressFn
-from ..schema import Article
 
 log = logging.getLogger(__name__)
 
@@ -29,42 +27,6 @@ class SeedRead:
     name: str
     content_hash: str
     size: int
-
-
-def read_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: ProgressFn | None
-               ) -> tuple[list[Article], list[corpus.SkippedFile], list[SeedRead]]:
-    """Parse every seed file, reporting ``("parsing", files done, files)`` as it goes."""
-    articles: list[Article] = []
-    skipped: list[corpus.SkippedFile] = []
-    records: list[SeedRead] = []
-    for got, bad, record in iter_seeds(seeds, max_bytes, progress):
-        articles.extend(got)
-        skipped.extend(bad)
-        if record is not None:
-            records.append(record)
-    return articles, skipped, records
-
-
-def iter_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: ProgressFn | None
-               ) -> Iterator[tuple[list[Article], list[corpus.SkippedFile], SeedRead | None]]:
-    """Parse the seed files one at a time (a build streams them), reporting ``("parsing",
-    files done, files)`` as it goes: each file's articles, why it was skipped, its record."""
-    if progress is not None:
-        progress("parsing", 0, len(seeds))
-    for done, seed in enumerate(seeds, 1):
-        yield _read_seed(seed, max_bytes)
-        if progress is not None:
-            progress("parsing", done, len(seeds))
-
-
-def _read_seed(seed: corpus.SeedFile, max_bytes: int
-               ) -> tuple[list[Article], list[corpus.SkippedFile], SeedRead | None]:
-    """Parse one seed file (``load_seed``, then ``corpus.parse_bytes``)."""
-    data, skipped, record = load_seed(seed, max_bytes)
-    if data is None:
-        return [], skipped, record
-    articles, skipped = corpus.parse_bytes(seed.name, data)
-    return articles, skipped, record
 
 
 def load_seed(seed: corpus.SeedFile, max_bytes: int
