@@ -190,6 +190,9 @@ def test_a_seed_parser_gets_only_new_and_changed_files_and_builds_the_same(
             for name in ("local", "remote"):
                 _change(tmp_path / name / "seeds", tmp_path / "added")
     assert sorted(sent) == ["gen_0005.txt", "gen_0500.txt", "gen_0501.txt"]
+    # The unchanged files were carried over, not parsed: the same as parsing them all again.
+    build_index(tmp_path / "local" / "seeds", tmp_path / "fresh", embedder)
+    assert _tables(tmp_path / "fresh") == _tables(tmp_path / "remote" / "indexes")
 
 
 def test_the_local_engine_never_imports_ray(tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
 """``build_index``: bring an index folder up to date with a seeds folder.
 
 A build takes the lock, checks the live generation, and streams a new generation (writer.py):
-the seed files are parsed (parsed.py: here, or the new and changed ones by the engine's
-``SeedParser``) into its tables one at a time (ingest.py), the vectors of unchanged passages (by
-content hash) are copied from the previous generation, the new ones embedded by blocks (plan.py,
-or the engine's ``VectorSource``) and written to their rows as they come (vector_files.py); a
-run with no file changes over an intact live generation writes nothing.
+unchanged seed files are carried over from the previous generation (unchanged.py), the new
+and changed ones parsed (parsed.py: here, or by the engine's ``SeedParser``), into its tables
+one file at a time (ingest.py); the vectors of unchanged passages (by content hash) are copied
+from the previous generation, the new ones embedded by blocks (plan.py, or the engine's
+``VectorSource``) and written to their rows as they come (vector_files.py); a run with no file
+changes over an intact live generation writes nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from ..errors import CorpusError
 from ..progress import ProgressFn
 from .arrival import first_indexed
 from .ingest import BuiltTables, ingest
-from .parsed import SeedParser, parsed_seeds
 from .manifest import FORMAT_VERSION, chunking
+from .parsed import SeedParser, parsed_seeds
 from .plan import VectorSource, local_vector_chunks
 from .reuse import Live, Previous, inspect_live, load_previous
 from .store import BuildLock, IndexStore, generation_number, write_error
+from .unchanged import UnchangedFiles
 from .vector_files import VectorFiles
 from .writer import finish_tables, open_tables, write_and_switch, write_faiss, write_manifest
 
@@ -159,10 +161,9 @@ def _write(path: Path, seeds: list[corpus.SeedFile], embedder: Embedder, *,
     then the engine's chunks as they come), full-text index, FAISS file, manifest."""
     db = open_tables(path)
     try:
-        held = previous.files if previous is not None else {}
         parsed = parsed_seeds(seeds, (embedder.count_tokens, embedder.max_tokens),
                               max_file_bytes, progress, remote=seed_parser,
-                              unchanged=lambda seed: held.get(seed.name) == seed.content_hash)
+                              unchanged=UnchangedFiles(previous) if previous else None)
         tables = ingest(db, parsed, previous=previous, arrived=arrived)
         plan = tables.plan
         if not plan.passages:

@@ -4,8 +4,9 @@
 into passages and find each passage's sentence spans. The local engine runs it here; the Ray
 engine runs the very same function on the cluster's workers for the new and changed files
 (``distributed.parser``). ``parsed_seeds`` gives every seed file's ``ParsedSeed`` in seed order:
-files the reused generation already holds with the same content are parsed here, the others by
-a ``SeedParser`` when the build has one.
+files the reused generation already holds with the same content are carried over from it
+(unchanged.py), never read or parsed again; the others are parsed by the build's
+``SeedParser``, or here when it has none.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from .. import corpus
 from ..progress import ProgressFn
@@ -52,6 +54,13 @@ SeedParser = Callable[[Iterable[tuple[str, bytes | None]]], Iterator[ParsedFile]
 EMPTY = ParsedFile([], [], [])
 
 
+class Carried(Protocol):
+    """Files carried over from an earlier generation (unchanged.py's ``UnchangedFiles``)."""
+
+    def holds(self, seed: corpus.SeedFile) -> bool: ...
+    def parsed(self, seed: corpus.SeedFile) -> ParsedSeed: ...
+
+
 def passage_spans(text: str) -> Spans:
     """The character spans of a passage's sentences (the whole text when pysbd finds none)."""
     return corpus.sentences(text) or [(0, len(text))]
@@ -78,14 +87,14 @@ def parse_file(name: str, data: bytes, budget: TokenBudget, spans: bool = True) 
 
 def parsed_seeds(seeds: Sequence[corpus.SeedFile], budget: TokenBudget, max_bytes: int,
                  progress: ProgressFn | None, *, remote: SeedParser | None = None,
-                 unchanged: Callable[[corpus.SeedFile], bool] = lambda seed: False
-                 ) -> Iterator[ParsedSeed]:
-    """Every seed file parsed, in order, reporting ``("parsing", files done, files)``. With
-    ``remote``, the files not ``unchanged`` are read here and parsed by it (it reads ahead:
-    their records wait in a queue for their results); the others are parsed here."""
+                 unchanged: Carried | None = None) -> Iterator[ParsedSeed]:
+    """Every seed file parsed, in order, reporting ``("parsing", files done, files)``: the
+    files ``unchanged`` holds carried over from it, the others read here and parsed by
+    ``remote`` (it reads ahead: their records wait in a queue for their results) or here."""
     if progress is not None:
         progress("parsing", 0, len(seeds))
-    sent = [seed for seed in seeds if not unchanged(seed)] if remote is not None else []
+    carried = {seed.name for seed in seeds if unchanged is not None and unchanged.holds(seed)}
+    sent = [seed for seed in seeds if seed.name not in carried] if remote is not None else []
     sent_names = {seed.name for seed in sent}
     loaded: deque[tuple[list[corpus.SkippedFile], SeedRead | None]] = deque()
 
@@ -97,7 +106,9 @@ def parsed_seeds(seeds: Sequence[corpus.SeedFile], budget: TokenBudget, max_byte
 
     results = remote(feed()) if remote is not None and sent else iter(())
     for done, seed in enumerate(seeds, 1):
-        if seed.name in sent_names:
+        if unchanged is not None and seed.name in carried:
+            yield unchanged.parsed(seed)
+        elif seed.name in sent_names:
             parsed = next(results)
             skipped, record = loaded.popleft()
             # Logged here, as a local parse logs them: the parser's log stays on its worker.
