@@ -15,14 +15,15 @@ so every passage is distinct), then ``qabot index`` runs in a child process
 (``QABOT_ENCODER=fake``, 64-dimension vectors). A ``sitecustomize`` module on the children's
 PYTHONPATH, which every Python process of the build imports, installs the quick stand-ins and
 makes each process that ends normally report its peak RSS (``VmHWM``). Prints one row per
-size: passages, seconds, CPU seconds, peak RSS, the FAISS file's size, and RSS minus FAISS.
+size: passages, seconds, the build process's CPU seconds and peak RSS, the FAISS file's size,
+and RSS minus FAISS.
 
 With ``--engine ray`` the child is ``qabot index --engine ray`` with no address: its Ray driver
 (a child process) starts Ray on this machine, inside a network namespace with only loopback
 when this user may make one, and parsing and embedding run in Ray's worker processes (with the
-same stand-ins). The table adds the driver's peak RSS and the sum of the two; Ray's own
-processes (raylet, object store, workers) are the cluster's and are not counted. Temporary
-folders are removed.
+same stand-ins). The table adds the driver's peak RSS, the sum of the two and the driver's
+CPU seconds; Ray's own processes (raylet, object store, workers) are the cluster's and are not
+counted. Temporary folders are removed.
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ _SITECUSTOMIZE = """
 import atexit, os
 
 def _report_peak():
-    import multiprocessing
+    import multiprocessing, resource
+    own = resource.getrusage(resource.RUSAGE_SELF)
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             with open(os.path.join(os.environ["QABOT_BENCH_PEAKS"], str(os.getpid())), "w") as fh:
-                fh.write(f"{int(line.split()[1]) * 1024} {multiprocessing.current_process().name}")
+                fh.write(f"{int(line.split()[1]) * 1024} {own.ru_utime + own.ru_stime} "
+                         f"{multiprocessing.current_process().name}")
 
 if os.environ.get("QABOT_BENCH_PEAKS"):
     atexit.register(_report_peak)
@@ -114,9 +117,9 @@ if os.environ.get("QABOT_BENCH_QUICK") == "1":
 
 
 def build(seeds: Path, index: Path, code: Path, faithful: bool, engine: str,
-          work: Path) -> tuple[float, float, int, int, str]:
-    """Run ``qabot index`` in a child: its seconds, CPU seconds, its peak RSS and its Ray
-    driver's (0 for the local engine) in bytes, and its output."""
+          work: Path) -> tuple[float, float, int, int, float, str]:
+    """Run ``qabot index`` in a child: its seconds, its own CPU seconds, its peak RSS and its
+    Ray driver's (0 for the local engine) in bytes, the driver's CPU seconds, its output."""
     (work / "site").mkdir()
     (work / "site" / "sitecustomize.py").write_text(_SITECUSTOMIZE, "utf-8")
     (work / "peaks").mkdir()
@@ -136,11 +139,12 @@ def build(seeds: Path, index: Path, code: Path, faithful: bool, engine: str,
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"the build failed:\n{output}")
-    peaks = {int(f.name): f.read_text().split(" ", 1) for f in (work / "peaks").iterdir()}
-    own = int(peaks[child.pid][0]) if child.pid in peaks else usage.ru_maxrss * 1024
-    driver = max((int(peak) for peak, name in peaks.values() if name == "qabot-ray-driver"),
-                 default=0)
-    return seconds, usage.ru_utime + usage.ru_stime, own, driver, output
+    peaks = {int(f.name): f.read_text().split(" ", 2) for f in (work / "peaks").iterdir()}
+    rss, cpu = ((int(peaks[child.pid][0]), float(peaks[child.pid][1])) if child.pid in peaks
+                else (usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime))
+    driver = [(int(peak), float(used)) for peak, used, name in peaks.values()
+              if name == "qabot-ray-driver"] or [(0, 0.0)]
+    return seconds, cpu, rss, driver[0][0], driver[0][1], output
 
 
 def _namespaces() -> bool:
@@ -155,13 +159,14 @@ def measure(size: int, code: Path, workdir: Path, faithful: bool,
     folder = Path(tempfile.mkdtemp(prefix=f"scale-{size}-", dir=workdir))
     try:
         write_corpus(folder / "seeds", size)
-        seconds, cpu, rss, driver, output = build(folder / "seeds", folder / "indexes", code,
-                                                  faithful, engine, folder)
+        seconds, cpu, rss, driver, driver_cpu, output = build(
+            folder / "seeds", folder / "indexes", code, faithful, engine, folder)
         generation = folder / "indexes" / (folder / "indexes" / "CURRENT").read_text().strip()
         manifest = json.loads((generation / "manifest.json").read_text())
         faiss_bytes = (generation / "vectors.faiss").stat().st_size
         return {"passages": manifest["counts"]["passages"], "seconds": seconds, "cpu": cpu,
-                "rss": rss / MiB, "driver": driver / MiB, "faiss": faiss_bytes / MiB,
+                "rss": rss / MiB, "driver": driver / MiB, "driver_cpu": driver_cpu,
+                "faiss": faiss_bytes / MiB,
                 "rest": (rss - faiss_bytes) / MiB}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -183,13 +188,14 @@ def main() -> None:
           f"{'faithful' if args.faithful else 'quick'} sentences and vectors")
     ray = args.engine == "ray"
     print(f"{'passages':>10} {'seconds':>9} {'CPU s':>7} {'peak RSS MiB':>13} "
-          + (f"{'driver MiB':>11} {'sum MiB':>8} " if ray else "")
+          + (f"{'driver MiB':>11} {'sum MiB':>8} {'driver CPU s':>13} " if ray else "")
           + f"{'FAISS MiB':>10} {'RSS-FAISS MiB':>14}", flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args.code, args.workdir, args.faithful, args.engine)
         print(f"{row['passages']:>10,} {row['seconds']:>9.0f} {row['cpu']:>7.0f} "
               f"{row['rss']:>13.0f} "
-              + (f"{row['driver']:>11.0f} {row['rss'] + row['driver']:>8.0f} " if ray else "")
+              + (f"{row['driver']:>11.0f} {row['rss'] + row['driver']:>8.0f} "
+                 f"{row['driver_cpu']:>13.0f} " if ray else "")
               + f"{row['faiss']:>10.1f} {row['rest']:>14.0f}", flush=True)
 
 
