@@ -21,8 +21,10 @@ and RSS minus FAISS.
 With ``--engine ray`` the child is ``qabot index --engine ray`` with no address: its Ray driver
 (a child process) starts Ray on this machine, inside a network namespace with only loopback
 when this user may make one, and parsing and embedding run in Ray's worker processes (with the
-same stand-ins). The table adds the driver's peak RSS, the sum of the two and the driver's
-CPU seconds; Ray's own processes (raylet, object store, workers) are the cluster's and are not
+same stand-ins). The table adds the driver's peak RSS, the sum of the two, the driver's CPU
+seconds, and the largest anonymous and shared-memory parts of the driver's RSS (sampled every
+0.2 s): the shared part is Ray's object store, mapped into the driver, whose pages count in its
+RSS once read. Ray's own processes (raylet, object store, workers) are the cluster's and are not
 counted. Temporary folders are removed.
 """
 
@@ -36,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -116,10 +119,40 @@ if os.environ.get("QABOT_BENCH_QUICK") == "1":
 """
 
 
+def _children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux /proc)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _sample(pid: int, most: dict[str, int], stop: threading.Event) -> None:
+    """Until ``stop``: the largest anonymous and shared-memory RSS seen, in bytes, of ``pid``
+    (as ``qabot anon``, ``qabot shmem``) and of its multiprocessing children (the Ray driver,
+    ``driver anon``, ``driver shmem``). The driver maps Ray's object store: the pages of it
+    that it has read count in its RSS as shared memory, but belong to the store."""
+    while not stop.wait(0.2):
+        for who, process in [("qabot", pid)] + [("driver", c) for c in _children(pid)]:
+            try:
+                if who == "driver" and b"spawn_main" not in Path(
+                        f"/proc/{process}/cmdline").read_bytes():
+                    continue
+                status = Path(f"/proc/{process}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssShmem"):
+                    name = f"{who} {key[3:].lower()}"
+                    most[name] = max(most.get(name, 0), int(value.split()[0]) * 1024)
+
+
 def build(seeds: Path, index: Path, code: Path, faithful: bool, engine: str,
-          work: Path) -> tuple[float, float, int, int, float, str]:
-    """Run ``qabot index`` in a child: its seconds, its own CPU seconds, its peak RSS and its
-    Ray driver's (0 for the local engine) in bytes, the driver's CPU seconds, its output."""
+          work: Path) -> dict[str, float]:
+    """Run ``qabot index`` in a child: its seconds, its own CPU seconds (``cpu``) and peak RSS
+    (``rss``), its Ray driver's (``driver_cpu``, ``driver``: 0 for the local engine), and the
+    largest anonymous and shared RSS each had (``_sample``)."""
     (work / "site").mkdir()
     (work / "site" / "sitecustomize.py").write_text(_SITECUSTOMIZE, "utf-8")
     (work / "peaks").mkdir()
@@ -132,10 +165,17 @@ def build(seeds: Path, index: Path, code: Path, faithful: bool, engine: str,
     if engine == "ray" and _namespaces():  # exec: the build keeps unshare's process id
         command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, cwd=code)
-    output = child.stdout.read() if child.stdout else ""
+    with open(work / "output.txt", "w") as out:  # not a pipe: Ray's processes inherit it
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 cwd=code)
+    most: dict[str, int] = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sample, args=(child.pid, most, stop), daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(child.pid, 0)
+    stop.set()
+    sampler.join()
+    output = (work / "output.txt").read_text()
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"the build failed:\n{output}")
@@ -144,7 +184,8 @@ def build(seeds: Path, index: Path, code: Path, faithful: bool, engine: str,
                 else (usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime))
     driver = [(int(peak), float(used)) for peak, used, name in peaks.values()
               if name == "qabot-ray-driver"] or [(0, 0.0)]
-    return seconds, cpu, rss, driver[0][0], driver[0][1], output
+    return {"seconds": seconds, "cpu": cpu, "rss": rss, "driver": driver[0][0],
+            "driver_cpu": driver[0][1], **most}
 
 
 def _namespaces() -> bool:
@@ -159,15 +200,13 @@ def measure(size: int, code: Path, workdir: Path, faithful: bool,
     folder = Path(tempfile.mkdtemp(prefix=f"scale-{size}-", dir=workdir))
     try:
         write_corpus(folder / "seeds", size)
-        seconds, cpu, rss, driver, driver_cpu, output = build(
-            folder / "seeds", folder / "indexes", code, faithful, engine, folder)
+        row = build(folder / "seeds", folder / "indexes", code, faithful, engine, folder)
         generation = folder / "indexes" / (folder / "indexes" / "CURRENT").read_text().strip()
         manifest = json.loads((generation / "manifest.json").read_text())
         faiss_bytes = (generation / "vectors.faiss").stat().st_size
-        return {"passages": manifest["counts"]["passages"], "seconds": seconds, "cpu": cpu,
-                "rss": rss / MiB, "driver": driver / MiB, "driver_cpu": driver_cpu,
-                "faiss": faiss_bytes / MiB,
-                "rest": (rss - faiss_bytes) / MiB}
+        mib = {k: v / MiB for k, v in row.items() if k not in ("seconds", "cpu", "driver_cpu")}
+        return {**row, **mib, "passages": manifest["counts"]["passages"],
+                "faiss": faiss_bytes / MiB, "rest": (row["rss"] - faiss_bytes) / MiB}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -188,14 +227,16 @@ def main() -> None:
           f"{'faithful' if args.faithful else 'quick'} sentences and vectors")
     ray = args.engine == "ray"
     print(f"{'passages':>10} {'seconds':>9} {'CPU s':>7} {'peak RSS MiB':>13} "
-          + (f"{'driver MiB':>11} {'sum MiB':>8} {'driver CPU s':>13} " if ray else "")
+          + (f"{'driver MiB':>11} {'sum MiB':>8} {'driver CPU s':>13} {'driver anon':>12} "
+             f"{'driver shmem':>13} " if ray else "")
           + f"{'FAISS MiB':>10} {'RSS-FAISS MiB':>14}", flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args.code, args.workdir, args.faithful, args.engine)
         print(f"{row['passages']:>10,} {row['seconds']:>9.0f} {row['cpu']:>7.0f} "
               f"{row['rss']:>13.0f} "
               + (f"{row['driver']:>11.0f} {row['rss'] + row['driver']:>8.0f} "
-                 f"{row['driver_cpu']:>13.0f} " if ray else "")
+                 f"{row['driver_cpu']:>13.0f} {row.get('driver anon', 0):>12.0f} "
+                 f"{row.get('driver shmem', 0):>13.0f} " if ray else "")
               + f"{row['faiss']:>10.1f} {row['rest']:>14.0f}", flush=True)
 
 
