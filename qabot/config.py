@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         "Seconds to wait for the Ray cluster's head to answer before giving up."))
     ray_window_files: int = Field(512, ge=1, le=1_000_000, description=(
         "New or changed seed files sent to the Ray cluster to parse at a time (also at most "
-        "32 MB of them); the build holds two such windows at once, whatever the corpus size."))
+        "16 MB of them); the build holds two such windows at once, whatever the corpus size."))
     ray_window_passages: int = Field(16_384, ge=1, le=10_000_000, description=(
         "New passages sent to the Ray cluster to embed at a time (the build holds two such "
         "windows at once); each window is sorted by length so batches pad little."))

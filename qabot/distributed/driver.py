@@ -5,9 +5,9 @@ fatal to a driver), so the driver is not the qabot process: ``ray_source`` start
 sends it windows of work through a pipe: ``("parse", [(name, bytes), ...])`` (files to parse),
 ``("embed", [NewPassage, ...])`` (passages to embed) and finally None. Each window runs as a
 Ray Data pipeline of its own; the driver answers ``("info", text)`` once connected, then per
-window ``("parsed", [pickled ParsedFile, ...])`` in the window's order, or its vectors as
-``("rows", start, vectors)`` as they come and ``("embedded",)``; ``("error", message, hint)``
-on failure and ``("done",)`` at the end. A thread reads the next window while the pipeline
+window its files parsed as ``("parsed", [pickled ParsedFile, ...])`` in the window's order, or
+its vectors as ``("rows", start, vectors)``, as they come, and ``("window",)`` when it is done;
+``("error", message, hint)`` on failure and ``("done",)`` at the end. A thread reads the next window while the pipeline
 runs the current one, so the cluster never waits for the build, and the driver never holds
 more than two windows. A child that dies without ``done`` is a cluster failure for the parent
 to report.
@@ -116,33 +116,38 @@ class _Session:
 
     def run(self, kind: str, work: list[Any]) -> Iterator[tuple[Any, ...]]:
         """The messages that answer one window of work."""
-        if kind == "parse":
-            yield ("parsed", self._parse(work))
-            return
-        if work:
+        if kind == "parse" and work:
+            yield from self._parse(work)
+        elif work:
             for batch in _pipeline(self.ray, work, self.shape, self.options,
                                    self.spec).iter_batches(batch_size=None,
                                                            batch_format="numpy"):
                 for start, rows in runs(batch["position"], batch["vector"]):
                     yield ("rows", start, rows)
-        yield ("embedded",)
+        yield ("window",)
 
-    def _parse(self, files: Sequence[tuple[str, bytes]]) -> list[bytes]:
-        """The pickled ``ParsedFile`` of each file, in order, parsed by Ray Data tasks."""
-        if not files:
-            return []
+    def _parse(self, files: list[tuple[str, bytes]]) -> Iterator[tuple[str, list[bytes]]]:
+        """The pickled ``ParsedFile`` of each file, parsed by Ray Data tasks, sent on in file
+        order as soon as the files before them are done (only those out of order wait)."""
         size = max(1, -(-len(files) // max(2, int(2 * sum(self.nodes)))))
         blocks = [file_rows([(i, name, data) for i, (name, data)
                              in enumerate(files[start:start + size], start)])
                   for start in range(0, len(files), size)]
+        files.clear()  # the blocks hold the bytes now
         dataset = self.ray.data.from_arrow(blocks).map_batches(
             parse_batch, batch_size=None, batch_format="pyarrow", fn_kwargs={"spec": self.spec})
-        parsed: list[bytes] = [b""] * len(files)
+        del blocks
+        waiting: dict[int, bytes] = {}
+        done = 0
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for position, one in zip(batch.column("position").to_pylist(),
-                                     batch.column("parsed").to_pylist()):
-                parsed[position] = one
-        return parsed
+            waiting.update(zip(batch.column("position").to_pylist(),
+                               batch.column("parsed").to_pylist()))
+            ready = []
+            while done in waiting:
+                ready.append(waiting.pop(done))
+                done += 1
+            if ready:
+                yield ("parsed", ready)
 
     def close(self) -> None:
         """Leave the cluster (and stop the Ray this driver started)."""

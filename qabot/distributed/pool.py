@@ -38,7 +38,7 @@ class RayOptions:
     #: The work the driver holds at once (two windows: one running, the next waiting): the
     #: build's memory stays the same however many files and passages it sends.
     window_files: int = 512
-    window_bytes: int = 32 * 2**20
+    window_bytes: int = 16 * 2**20
     window_passages: int = 16_384
 
 

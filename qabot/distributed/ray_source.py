@@ -1,8 +1,9 @@
 """``RayEngine``: one build's parsing and embedding on a Ray cluster.
 
 ``parse`` is the build's ``SeedParser``: the bytes of its new and changed seed files go to the
-cluster in windows (a few hundred files, tens of MB), where Ray Data tasks parse and split them
-with the local engine's own function; each window's ``ParsedFile`` s come back in file order.
+cluster in windows (a few hundred files, at most 16 MB), where Ray Data tasks parse and split
+them with the local engine's own function; their ``ParsedFile`` s come back in file order as
+they are done.
 ``vectors`` is its ``VectorSource``: the plan's new passages go out in windows too, in plan
 order, each sorted by length so its batches pad little, and a window's vectors stream back
 block by block from a fixed pool of ``EncoderActor`` s. The next window is sent while the
@@ -123,10 +124,17 @@ def _passage_windows(passages: Iterable[NewPassage], size: int) -> Iterator[list
 
 
 def _parsed(driver: _Driver, went: list[bool]) -> Iterator[ParsedFile]:
-    """One window's files parsed, in order (an empty ``ParsedFile`` for one not sent)."""
-    results = iter(driver.expect("parsed")[1])
+    """One window's files parsed, in order, as they come (an empty ``ParsedFile`` for a file
+    not sent)."""
+    ready: deque[bytes] = deque()
     for sent in went:
-        yield pickle.loads(next(results)) if sent else EMPTY
+        if not sent:
+            yield EMPTY
+            continue
+        while not ready:
+            ready.extend(driver.expect("parsed")[1])
+        yield pickle.loads(ready.popleft())
+    driver.expect("window")
 
 
 def _rows(driver: _Driver, advance: Callable[[int], None]) -> VectorChunks:
@@ -135,7 +143,7 @@ def _rows(driver: _Driver, advance: Callable[[int], None]) -> VectorChunks:
         _, start, rows = message
         yield start, rows
         advance(len(rows))
-    if message[0] != "embedded":
+    if message[0] != "window":
         raise ClusterError(f"the Ray driver answered {message[0]!r} to a window of passages",
                            hint=RETRY_HINT)
 
