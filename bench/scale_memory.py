@@ -77,21 +77,23 @@ def write_corpus(folder: Path, passages: int, seed: int = 16) -> None:
 
 
 #: Installed as ``sitecustomize`` on every Python process of a build (the qabot process, its
-#: Ray driver, Ray's workers): each one that ends normally writes its peak RSS (VmHWM) and its
-#: multiprocessing name to $QABOT_BENCH_PEAKS/<pid>; with QABOT_BENCH_QUICK=1 sentences are
+#: Ray driver, Ray's workers): the qabot process and the driver, ending normally, write their
+#: peak RSS (VmHWM), CPU seconds and multiprocessing name to $QABOT_BENCH_PEAKS/<pid>; with QABOT_BENCH_QUICK=1 sentences are
 #: split on full stops instead of by pysbd and the fake embedder's per-word hashing is replaced
 #: by one seeded random vector per text.
 _SITECUSTOMIZE = """
 import atexit, os
 
 def _report_peak():
-    import multiprocessing, resource
+    import multiprocessing, resource, sys
+    name = multiprocessing.current_process().name
+    if name != "qabot-ray-driver" and "qabot" not in sys.argv[0]:
+        return  # a Ray process: not measured (and it may outlive the bench's folder)
     own = resource.getrusage(resource.RUSAGE_SELF)
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             with open(os.path.join(os.environ["QABOT_BENCH_PEAKS"], str(os.getpid())), "w") as fh:
-                fh.write(f"{int(line.split()[1]) * 1024} {own.ru_utime + own.ru_stime} "
-                         f"{multiprocessing.current_process().name}")
+                fh.write(f"{int(line.split()[1]) * 1024} {own.ru_utime + own.ru_stime} {name}")
 
 if os.environ.get("QABOT_BENCH_PEAKS"):
     atexit.register(_report_peak)
