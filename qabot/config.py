@@ -75,9 +75,9 @@ class Settings(BaseSettings):
         "side by side. Default: the cores this process may use (CPU affinity and cgroup quota), "
         "which can be fewer than the machine has."))
     build_engine: Literal["local", "ray"] = Field("local", description=(
-        "How `qabot index` computes the vectors of new passages: local = in this process; ray = "
-        "on a Ray cluster's pool of encoder actors (`pip install qabot[ray]`; README "
-        "'Distributed builds (Ray)')."))
+        "How `qabot index` parses new files and computes the vectors of new passages: local = "
+        "in this process; ray = on a Ray cluster (Ray Data tasks parse, a pool of encoder "
+        "actors embeds; `pip install qabot[ray]`; README 'Distributed builds (Ray)')."))
     ray_address: str | None = Field(None, description=(
         "The Ray cluster to build on: host:port of its head (what `ray start --head` prints), "
         "or 'auto'; empty: a Ray instance started on this machine for the build."))
@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         "Passages per Ray Data batch handed to an encoder actor."))
     ray_connect_timeout_s: float = Field(10.0, gt=0, description=(
         "Seconds to wait for the Ray cluster's head to answer before giving up."))
+    ray_window_files: int = Field(512, ge=1, le=1_000_000, description=(
+        "New or changed seed files sent to the Ray cluster to parse at a time (also at most "
+        "16 MB of them); the build holds two such windows at once, whatever the corpus size."))
+    ray_window_passages: int = Field(16_384, ge=1, le=10_000_000, description=(
+        "New passages sent to the Ray cluster to embed at a time (the build holds two such "
+        "windows at once); each window is sorted by length so batches pad little."))
     max_file_mb: float = Field(20.0, gt=0, description="Seed files larger than this are skipped.")
     follow_external_links: bool = Field(False, description=(
         "Index symbolic links in the seeds folder whose target lies outside it (e.g. "

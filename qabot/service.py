@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .evaluation import EvalReport
-    from .index.plan import VectorSource
+    from .distributed import RayEngine
     from .reader.model import OnnxReader
 
 log = logging.getLogger(__name__)
@@ -185,23 +185,32 @@ class QabotService:
     def index(self, rebuild: bool = False, progress: ProgressFn | None = None,
               lock_wait_seconds: float | None = None) -> BuildReport:
         """Bring the index up to date with the seeds folder (incremental unless ``rebuild``)."""
-        return build_index(self.settings.seeds_dir, self.settings.index_dir, self.embedder,
-                           rebuild=rebuild, max_file_bytes=int(self.settings.max_file_mb * 2**20),
-                           progress=progress, lock_wait_seconds=lock_wait_seconds,
-                           follow_external_links=self.settings.follow_external_links,
-                           vector_source=self._vector_source())
+        def build(engine: RayEngine | None = None) -> BuildReport:
+            return build_index(
+                self.settings.seeds_dir, self.settings.index_dir, self.embedder,
+                rebuild=rebuild, max_file_bytes=int(self.settings.max_file_mb * 2**20),
+                progress=progress, lock_wait_seconds=lock_wait_seconds,
+                follow_external_links=self.settings.follow_external_links,
+                vector_source=engine.vectors if engine else None,
+                seed_parser=engine.parse if engine else None)
 
-    def _vector_source(self) -> VectorSource | None:
-        """Where new vectors are computed: None here, or the Ray cluster the settings name."""
         if self.settings.build_engine == "local":
-            return None
-        from .distributed import EncoderSpec, RayOptions, ray_vector_source
+            return build()
+        with self._ray_engine() as engine:
+            return build(engine)
+
+    def _ray_engine(self) -> RayEngine:
+        """The Ray cluster the settings name, where new files are parsed and new vectors
+        computed."""
+        from .distributed import EncoderSpec, RayEngine, RayOptions
 
         s = self.settings
-        return ray_vector_source(
+        return RayEngine(
             RayOptions(address=s.ray_address, actors=s.ray_actors, actor_cpus=s.ray_actor_cpus,
                        batch_passages=s.ray_batch_passages,
-                       connect_timeout_s=s.ray_connect_timeout_s),
+                       connect_timeout_s=s.ray_connect_timeout_s,
+                       window_files=s.ray_window_files,
+                       window_passages=s.ray_window_passages),
             EncoderSpec(model=s.model, batch_size=s.batch_size, encoder=s.encoder,
                         cache_dir=s.cache_dir, model_id=self.embedder.model_id,
                         pools_sentences=self.embedder.pools_sentences))

@@ -1,10 +1,12 @@
 """Issue 16's distributed builds: `qabot index --engine ray` through a real two-node Ray cluster
 on this machine (in network and PID namespaces of its own, see ``ray_cluster``), checked
-against a local build of the same texts with the real ONNX encoder: the same vectors (cosine
->= 0.9999 per passage and sentence), the same answers, an incremental run that sends only the
-changed passages to the cluster, and a cluster that goes away mid-build reported as one error
+against a local build of the same texts with the real ONNX encoder: every file parsed on the
+cluster (bad input reported as locally), the same tables, the same vectors (cosine >= 0.9999
+per passage and sentence), the same answers, an incremental run that sends only the changed
+files and passages to the cluster, and a cluster that goes away mid-build reported as one error
 while the previous generation keeps answering. The fast checks (pool sizing, the local
-engine's chunks, Ray never loaded by the local engine, an unreachable cluster) need no cluster."""
+engine's chunks, a seed parser's files and tables, Ray never loaded by the local engine, an
+unreachable cluster) need no cluster."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ from qabot.embedding import FakeEmbedder
 from qabot.errors import EmbeddingError
 from qabot.index import build_index
 from qabot.index.generation import connect_read_only, load_vectors
+from qabot.index.parsed import EMPTY, ParsedFile, parse_file
 from qabot.index.plan import (
     VectorChunks,
     VectorPlan,
@@ -127,6 +130,71 @@ def test_a_build_takes_its_vectors_from_the_source_in_any_block_order(tmp_path: 
     assert (tmp_path / "source" / "CURRENT").read_text().strip() == "gen-000001"
 
 
+def _bad_files(seeds: Path) -> None:
+    """A feed with one malformed line and a binary file: skipped-file reports."""
+    (seeds / "bad.jsonl").write_text('{"title": "Feed", "text": "Feed text. Second one."}\n'
+                                     "{not json\n", "utf-8")
+    (seeds / "noise.txt").write_bytes(bytes(range(256)) * 8)
+
+
+def _tables(index: Path) -> dict[str, object]:
+    """The live generation's rows (dates by arrival left out: they differ between builds), its
+    skipped files and counts."""
+    generation = index / (index / "CURRENT").read_text().strip()
+    db = connect_read_only(generation)
+    try:
+        rows = {table: db.execute(f"SELECT {columns} FROM {table} ORDER BY rowid").fetchall()
+                for table, columns in [
+                    ("files", "name, content_hash, size"), ("passages", "*"),
+                    ("sentences", "*"),
+                    ("articles", "key, source, title, url, publisher, dated_by, "
+                                 "iif(dated_by = 'indexed', NULL, date)")]}
+    finally:
+        db.close()
+    manifest = json.loads((generation / "manifest.json").read_text())
+    return {**rows, "skipped": manifest["skipped"], "counts": manifest["counts"]}
+
+
+def test_a_seed_parser_gets_only_new_and_changed_files_and_builds_the_same(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    embedder = FakeEmbedder(pools_sentences=True)
+    budget = (embedder.count_tokens, embedder.max_tokens)
+    sent: list[str] = []
+
+    def remote(files: Iterable[tuple[str, bytes | None]]) -> Iterator[ParsedFile]:
+        for name, data in files:  # what a Ray worker runs, here
+            sent.append(name)
+            yield EMPTY if data is None else parse_file(name, data, budget)
+
+    for name in ("local", "remote"):
+        write_articles(tmp_path / name / "seeds", 12)
+        _bad_files(tmp_path / name / "seeds")
+    write_articles(tmp_path / "added", 2, seed=99, start=500)
+    for step in ("first", "second"):
+        caplog.clear()
+        build_index(tmp_path / "local" / "seeds", tmp_path / "local" / "indexes", embedder)
+        local_log = caplog.text
+        caplog.clear()
+        build_index(tmp_path / "remote" / "seeds", tmp_path / "remote" / "indexes", embedder,
+                    seed_parser=remote)
+        assert "skipping bad.jsonl:2" in caplog.text and "skipping noise.txt" in caplog.text
+        assert "skipping bad.jsonl:2" in local_log
+        assert _tables(tmp_path / "local" / "indexes") == _tables(tmp_path / "remote" / "indexes")
+        generations = [tmp_path / name / "indexes" / f"gen-00000{1 + (step == 'second')}"
+                       for name in ("local", "remote")]
+        for vectors in ("passage_vectors.npy", "sentence_vectors.npy"):
+            assert np.array_equal(*(np.load(g / vectors) for g in generations))
+        if step == "first":
+            assert sorted(sent) == sorted(p.name for p in (tmp_path / "remote/seeds").iterdir())
+            sent.clear()
+            for name in ("local", "remote"):
+                _change(tmp_path / name / "seeds", tmp_path / "added")
+    assert sorted(sent) == ["gen_0005.txt", "gen_0500.txt", "gen_0501.txt"]
+    # The unchanged files were carried over, not parsed: the same as parsing them all again.
+    build_index(tmp_path / "local" / "seeds", tmp_path / "fresh", embedder)
+    assert _tables(tmp_path / "fresh") == _tables(tmp_path / "remote" / "indexes")
+
+
 def test_the_local_engine_never_imports_ray(tmp_path: Path) -> None:
     write_articles(tmp_path / "seeds", 3)
     probe = ("import sys; from qabot.cli import main\n"
@@ -209,10 +277,13 @@ def test_a_build_through_a_two_node_cluster_matches_a_local_build(tmp_path: Path
     ray_dir, local_dir = tmp_path / "ray", tmp_path / "local"
     shutil.copytree(ROOT / "seeds", ray_dir / "seeds")
     write_articles(ray_dir / "seeds", 200)
+    _bad_files(ray_dir / "seeds")
     shutil.copytree(ray_dir / "seeds", local_dir / "seeds")
     qabot = " ".join(shlex.quote(part) for part in QABOT)
     where = f"--seeds {ray_dir}/seeds --index {ray_dir}/indexes"
-    run = f"QABOT_LOG_LEVEL=INFO {qabot} index --engine ray --ray-address $ADDRESS {where}"
+    # Small windows: several of each per build, the next sent while the cluster runs one.
+    run = (f"QABOT_LOG_LEVEL=INFO QABOT_RAY_WINDOW_FILES=90 QABOT_RAY_WINDOW_PASSAGES=200 "
+           f"{qabot} index --engine ray --ray-address $ADDRESS {where}")
     added = tmp_path / "added"
     write_articles(added, 2, seed=99, start=500)
     seeds = ray_dir / "seeds"
@@ -245,8 +316,12 @@ echo "third rc=$?"
             if (tmp_path / f"{name}.err").exists()}
     assert "third rc=69" in cluster.stdout, (cluster.stdout, cluster.stderr, logs)
     first = (tmp_path / "first.out").read_text()
-    assert "Indexed 201 articles" in first, logs
+    assert "Indexed 202 articles" in first, logs
     assert "2 nodes, 2 CPUs" in logs["first"]
+    # Every file was parsed on the cluster, its bad input reported as a local parse reports it.
+    assert "parsed 203 new or changed files on Ray" in logs["first"]
+    assert "skipping bad.jsonl:2: malformed JSON" in logs["first"]
+    assert "skipping noise.txt: binary file" in logs["first"]
 
     _change(local_dir / "seeds", added)
     local_second = run_qabot("index", "--seeds", str(local_dir / "seeds"),
@@ -258,12 +333,15 @@ echo "third rc=$?"
     embedded, reused = map(int, ray_counts.groups())
     assert 0 < embedded < 12 and reused > 300
     assert f"embedding {embedded} passages on Ray" in logs["second"]
+    # Only the edited and the two added files went to the cluster; the rest were reused.
+    assert "parsed 3 new or changed files on Ray" in logs["second"]
 
     # The cluster went away during the third run: one message, the second generation stays.
     assert "error: the Ray cluster at 127.0.0.1:6390 went away during the build" in logs["third"]
     assert "Traceback" not in logs["third"]
     assert (ray_dir / "indexes" / "CURRENT").read_text().strip() == "gen-000002"
 
+    assert _tables(ray_dir / "indexes") == _tables(local_dir / "indexes")
     ray_vectors, local_vectors = _vectors(ray_dir / "indexes"), _vectors(local_dir / "indexes")
     assert ray_vectors.keys() == local_vectors.keys()
     for key, (passage, sentences) in local_vectors.items():

@@ -24,8 +24,8 @@ from .paragraphs import MAX_TITLE_CHARS
 from .passages import split_passages
 from .reading import READER_VERSION, parse_bytes, read_corpus, read_file
 from .sentences import sentences
-from .skipped import SkippedFile
+from .skipped import SkippedFile, skip
 
 __all__ = ["DEFAULT_MAX_BYTES", "MAX_TITLE_CHARS", "PARSERS", "READER_VERSION", "SUFFIXES",
            "SeedFile", "SkippedFile", "discover", "display_name", "parse_bytes", "read_corpus",
-           "read_file", "sentences", "split_passages"]
+           "read_file", "sentences", "skip", "split_passages"]

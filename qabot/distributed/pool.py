@@ -35,6 +35,11 @@ class RayOptions:
     actor_cpus: float = 0.75
     batch_passages: int = 256
     connect_timeout_s: float = 10.0
+    #: The work the driver holds at once (two windows: one running, the next waiting): the
+    #: build's memory stays the same however many files and passages it sends.
+    window_files: int = 512
+    window_bytes: int = 16 * 2**20
+    window_passages: int = 16_384
 
 
 @dataclass(frozen=True, slots=True)

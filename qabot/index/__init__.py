@@ -2,9 +2,10 @@
 
 ``store`` (the folder, ``CURRENT``, the build lock), ``manifest`` (file names, checksums),
 ``vectors`` (FAISS by size), ``generation`` (an opened generation: search and reading),
-``build`` (``build_index``) with ``seeds`` (reading the seed files), ``ingest`` (streaming them
-into the new tables), ``reuse`` and ``plan`` (which vectors to reuse or embed, and the engines
-that embed), ``arrival`` (when each file was first indexed, the date of articles nothing else
+``build`` (``build_index``) with ``seeds`` (reading the seed files), ``parsed`` (parsing them,
+here or by an engine's ``SeedParser``), ``unchanged`` (unchanged files carried over instead),
+``ingest`` (streaming them into the new tables), ``reuse`` and ``plan`` (which vectors to reuse
+or embed, and the engines that embed), ``arrival`` (when each file was first indexed, the date of articles nothing else
 dates), ``vector_files`` (vectors written to disk as they come) and ``writer`` (writing a
 generation atomically).
 """

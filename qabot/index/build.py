@@ -1,9 +1,11 @@
 """``build_index``: bring an index folder up to date with a seeds folder.
 
 A build takes the lock, checks the live generation, and streams a new generation (writer.py):
-the seed files are parsed into its tables one at a time (ingest.py), the vectors of unchanged
-passages (by content hash) are copied from the previous generation, the new ones embedded by
-blocks (plan.py) and written to their rows as they come (vector_files.py); a run with no file
+unchanged seed files are carried over from the previous generation (unchanged.py), the new
+and changed ones parsed (parsed.py: here, or by the engine's ``SeedParser``), into its tables
+one file at a time (ingest.py); the vectors of unchanged passages (by content hash) are copied
+from the previous generation, the new ones embedded by blocks (plan.py, or the engine's
+``VectorSource``) and written to their rows as they come (vector_files.py); a run with no file
 changes over an intact live generation writes nothing.
 """
 
@@ -22,9 +24,11 @@ from ..progress import ProgressFn
 from .arrival import first_indexed
 from .ingest import BuiltTables, ingest
 from .manifest import FORMAT_VERSION, chunking
+from .parsed import SeedParser, parsed_seeds
 from .plan import VectorSource, local_vector_chunks
 from .reuse import Live, Previous, inspect_live, load_previous
 from .store import BuildLock, IndexStore, generation_number, write_error
+from .unchanged import UnchangedFiles
 from .vector_files import VectorFiles
 from .writer import finish_tables, open_tables, write_and_switch, write_faiss, write_manifest
 
@@ -56,7 +60,8 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
                 max_file_bytes: int = 20 * 2**20, progress: ProgressFn | None = None,
                 lock_wait_seconds: float | None = None,
                 follow_external_links: bool = False,
-                vector_source: VectorSource | None = None) -> BuildReport:
+                vector_source: VectorSource | None = None,
+                seed_parser: SeedParser | None = None) -> BuildReport:
     """Bring the index in ``index_dir`` up to date with ``seeds_dir``.
 
     Embeds only passages whose text is new; a run with no file changes over an intact live
@@ -64,7 +69,9 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
     live generation or ``CURRENT`` is rebuilt from whatever is intact. ``lock_wait_seconds``
     None waits for a concurrent build indefinitely, 0 fails at once with ``IndexLockedError``.
     ``vector_source`` gives the vectors of the new texts (plan.py); None embeds them here with
-    ``embedder``. The build streams: its memory does not grow with the corpus beyond FAISS's.
+    ``embedder``. ``seed_parser`` parses the files the reused generation does not hold as
+    they are now (parsed.py); None parses them here. The build streams: its memory does not
+    grow with the corpus beyond FAISS's.
     Raises ``IndexWriteError`` when the new generation cannot be written; the live one is
     then left as it was.
     """
@@ -85,7 +92,8 @@ def build_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, *, rebuild
             return _no_change(live.name, live.manifest, len(files_now), started)
         return _build_generation(store, seeds, embedder, live=live, rebuild=rebuild,
                                  max_file_bytes=max_file_bytes, progress=progress,
-                                 started=started, vector_source=vector_source)
+                                 started=started, vector_source=vector_source,
+                                 seed_parser=seed_parser)
 
 
 def _up_to_date(manifest: dict[str, Any], files_now: dict[str, str], embedder: Embedder,
@@ -113,7 +121,8 @@ def _no_change(name: str | None, manifest: dict[str, Any], files: int,
 def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder: Embedder, *,
                       live: Live, rebuild: bool, max_file_bytes: int,
                       progress: ProgressFn | None, started: float,
-                      vector_source: VectorSource | None) -> BuildReport:
+                      vector_source: VectorSource | None,
+                      seed_parser: SeedParser | None) -> BuildReport:
     arrived = first_indexed(store, live, [seed.name for seed in seeds])
     previous = None if rebuild else load_previous(store, live, embedder)
     name = store.next_name()
@@ -122,7 +131,7 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
         write_and_switch(store, name, lambda tmp: built.append(_write(
             tmp, seeds, embedder, previous=previous, arrived=arrived,
             max_file_bytes=max_file_bytes, progress=progress, vector_source=vector_source,
-            generation=generation_number(name))))
+            seed_parser=seed_parser, generation=generation_number(name))))
     finally:
         if previous is not None:
             previous.close()
@@ -147,13 +156,15 @@ def _build_generation(store: IndexStore, seeds: list[corpus.SeedFile], embedder:
 def _write(path: Path, seeds: list[corpus.SeedFile], embedder: Embedder, *,
            previous: Previous | None, arrived: dict[str, str], max_file_bytes: int,
            progress: ProgressFn | None, vector_source: VectorSource | None,
-           generation: int) -> BuiltTables:
+           seed_parser: SeedParser | None, generation: int) -> BuiltTables:
     """Stream the generation into the empty folder ``path``: tables and plan, vectors (reused,
     then the engine's chunks as they come), full-text index, FAISS file, manifest."""
     db = open_tables(path)
     try:
-        tables = ingest(db, seeds, embedder, previous=previous, arrived=arrived,
-                        max_file_bytes=max_file_bytes, progress=progress)
+        parsed = parsed_seeds(seeds, (embedder.count_tokens, embedder.max_tokens),
+                              max_file_bytes, progress, remote=seed_parser,
+                              unchanged=UnchangedFiles(previous) if previous else None)
+        tables = ingest(db, parsed, previous=previous, arrived=arrived)
         plan = tables.plan
         if not plan.passages:
             raise CorpusError(f"no article could be read from {seeds[0].path.parent}" if seeds

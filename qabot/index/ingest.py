@@ -1,26 +1,25 @@
 """Streaming the seed files into a new generation's tables and the build's vector plan.
 
-Files are read, parsed and split one at a time; each passage is looked up by content hash in the
-previous generation (reused: its vectors are copied later) or planned for embedding, and its
-rows go to SQLite by batches. What stays in memory is per file (the seed-file table, skipped
-files), not per passage.
+Files come parsed and split one at a time (parsed.py: here, or new and changed ones on a Ray
+cluster); each passage is looked up by content hash in the previous generation (reused: its
+vectors are copied later) or planned for embedding, and its rows go to SQLite by batches. What
+stays in memory is per file (the seed-file table, skipped files), not per passage.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import corpus
-from ..progress import ProgressFn
 from .arrival import date_by_arrival
+from .parsed import ParsedSeed, Spans, passage_spans
 from .plan import ONE_SENTENCE_PASSAGE, PASSAGE, SENTENCE, VectorPlan
-from .seeds import SeedRead, iter_seeds
+from .seeds import SeedRead
 
 if TYPE_CHECKING:
-    from ..embedding import Embedder
     from ..schema import Passage
     from .reuse import Previous
 
@@ -77,27 +76,27 @@ class _Rows:
             self.pending[table] = []
 
 
-def ingest(db: sqlite3.Connection, seeds: Sequence[corpus.SeedFile], embedder: Embedder, *,
-           previous: Previous | None, arrived: dict[str, str], max_file_bytes: int,
-           progress: ProgressFn | None) -> BuiltTables:
-    """Parse every seed file into the tables of ``db`` (see ``writer.open_tables``) and plan
-    which vectors to reuse and which to embed."""
+def ingest(db: sqlite3.Connection, seeds: Iterable[ParsedSeed], *, previous: Previous | None,
+           arrived: dict[str, str]) -> BuiltTables:
+    """Write the parsed seed files into the tables of ``db`` (see ``writer.open_tables``) and
+    plan which vectors to reuse and which to embed."""
     rows = _Rows(db)
     skipped: list[corpus.SkippedFile] = []
     records: list[SeedRead] = []
-    for got, bad, record in iter_seeds(seeds, max_file_bytes, progress):
-        skipped.extend(bad)
+    for seed in seeds:
+        skipped.extend(seed.parsed.skipped)
+        record = seed.record
         if record is not None:
             records.append(record)
             rows.add("files", (record.name, record.content_hash, record.size,
                                arrived[record.name]))
-        for article in date_by_arrival(got, arrived):
+        articles = date_by_arrival(seed.parsed.articles, arrived)
+        for article, passages in zip(articles, seed.parsed.passages):
             rows.articles += 1
             rows.add("articles", (article.key, article.source, article.title, article.date,
                                   article.url, article.publisher, article.dated_by))
-            for passage in corpus.split_passages(article, embedder.count_tokens,
-                                                 max_tokens=embedder.max_tokens):
-                _add_passage(rows, passage, previous)
+            for passage, spans in passages:
+                _add_passage(rows, passage, spans, previous)
     for table in _INSERTS:
         rows.flush(table)
     plan = VectorPlan(db, passages=rows.passages, sentences=rows.sentences, new_count=rows.new,
@@ -105,9 +104,11 @@ def ingest(db: sqlite3.Connection, seeds: Sequence[corpus.SeedFile], embedder: E
     return BuiltTables(plan, rows.articles, skipped, records)
 
 
-def _add_passage(rows: _Rows, passage: Passage, previous: Previous | None) -> None:
+def _add_passage(rows: _Rows, passage: Passage, found: Spans | None,
+                 previous: Previous | None) -> None:
     """One passage's rows, its sentences' and its plan: reused by content hash, or new (then
-    embedded: the passage, and its sentences when it has several)."""
+    embedded: the passage, and its sentences when it has several; ``found``: its sentence
+    spans when the parser already found them)."""
     row, sentence_row = rows.passages, rows.sentences
     reused = previous.lookup(passage.content_hash) if previous is not None else None
     if reused is not None and previous is not None:
@@ -115,7 +116,7 @@ def _add_passage(rows: _Rows, passage: Passage, previous: Previous | None) -> No
         spans = previous.spans(old_sentence, count)
         rows.add("reused", (row, old_row, sentence_row, old_sentence, len(spans)))
     else:
-        spans = corpus.sentences(passage.text) or [(0, len(passage.text))]
+        spans = found if found is not None else passage_spans(passage.text)
         single = len(spans) == 1  # a one-sentence passage: its sentence vector is its own
         rows.add("new", (rows.new, ONE_SENTENCE_PASSAGE if single else PASSAGE, row,
                          sentence_row if single else None))

@@ -54,6 +54,7 @@ class Previous:
     db: sqlite3.Connection
     passage_vectors: Path | np.ndarray
     sentence_vectors: Path
+    skipped: list[dict[str, str]] = field(default_factory=list)  # its manifest's skipped files
 
     def lookup(self, content_hash: str) -> tuple[int, int, int] | None:
         """``(row, sentence_start, sentence_count)`` of a passage with this content hash."""
@@ -175,4 +176,5 @@ def _load_reusable(path: Path, embedder: Embedder) -> Previous | None:
         db.close()
         log.warning("not reusing %s: its vectors do not match its manifest", path.name)
         return None
-    return Previous(manifest.get("files", {}), db, passage_vectors, path / SENTENCE_VECTORS)
+    return Previous(manifest.get("files", {}), db, passage_vectors, path / SENTENCE_VECTORS,
+                    manifest.get("skipped", []))

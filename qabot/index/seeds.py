@@ -1,9 +1,10 @@
-"""Reading the seed files for a build: parse each one and record the digest of the bytes parsed.
+"""Reading the seed files for a build: each one's bytes, and the digest of the bytes parsed.
 
-The corpus package parses (``corpus.parse_bytes``) and names why a file cannot be used
-(``corpus.read_file``); what a build adds is reading each file once, without blocking on a FIFO,
-and recording the digest and size of exactly the bytes it parsed, so that a file edited,
-replaced or removed while the build runs is seen as changed by the next build.
+The corpus package parses (``corpus.parse_bytes``, here or on a Ray worker: parsed.py) and names
+why a file cannot be used (``corpus.read_file``); what a build adds is reading each file once,
+without blocking on a FIFO, and recording the digest and size of exactly the bytes it parsed,
+so that a file edited, replaced or removed while the build runs is seen as changed by the next
+build.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .. import corpus
-from ..progress import ProgressFn
-from ..schema import Article
 
 log = logging.getLogger(__name__)
 
@@ -31,49 +29,24 @@ class SeedRead:
     size: int
 
 
-def read_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: ProgressFn | None
-               ) -> tuple[list[Article], list[corpus.SkippedFile], list[SeedRead]]:
-    """Parse every seed file, reporting ``("parsing", files done, files)`` as it goes."""
-    articles: list[Article] = []
-    skipped: list[corpus.SkippedFile] = []
-    records: list[SeedRead] = []
-    for got, bad, record in iter_seeds(seeds, max_bytes, progress):
-        articles.extend(got)
-        skipped.extend(bad)
-        if record is not None:
-            records.append(record)
-    return articles, skipped, records
-
-
-def iter_seeds(seeds: Sequence[corpus.SeedFile], max_bytes: int, progress: ProgressFn | None
-               ) -> Iterator[tuple[list[Article], list[corpus.SkippedFile], SeedRead | None]]:
-    """Parse the seed files one at a time (a build streams them), reporting ``("parsing",
-    files done, files)`` as it goes: each file's articles, why it was skipped, its record."""
-    if progress is not None:
-        progress("parsing", 0, len(seeds))
-    for done, seed in enumerate(seeds, 1):
-        yield _read_seed(seed, max_bytes)
-        if progress is not None:
-            progress("parsing", done, len(seeds))
-
-
-def _read_seed(seed: corpus.SeedFile, max_bytes: int
-               ) -> tuple[list[Article], list[corpus.SkippedFile], SeedRead | None]:
-    """Parse one seed file and record the digest of exactly the bytes parsed (one read), so a
-    file edited or replaced while the build runs is seen as changed by the next build. A file
-    that vanished since discovery is skipped and not recorded (None)."""
+def load_seed(seed: corpus.SeedFile, max_bytes: int
+              ) -> tuple[bytes | None, list[corpus.SkippedFile], SeedRead | None]:
+    """Read one seed file's bytes and record their digest (one read), so a file edited or
+    replaced while the build runs is seen as changed by the next build. ``None`` bytes: it
+    cannot be parsed, and the skipped entries say why; a file that vanished since discovery is
+    not recorded (None)."""
     if seed.problem is not None:  # e.g. a link out of the seeds folder: never opened
-        return _not_parsed(seed, max_bytes, "")
+        return None, *_not_parsed(seed, max_bytes, "")
     try:
         # O_NONBLOCK: opening a FIFO that replaced the file must not hang the build.
         fd = os.open(seed.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         if not seed.content_hash:  # already unreadable when discovered (a dangling link)
-            return _not_parsed(seed, max_bytes, "")
+            return None, *_not_parsed(seed, max_bytes, "")
         log.warning("skipping %s: it vanished while the index was being built", seed.name)
-        return [], [corpus.SkippedFile(seed.name, "vanished during the build")], None
+        return None, [corpus.SkippedFile(seed.name, "vanished during the build")], None
     except OSError:
-        return _not_parsed(seed, max_bytes, "")
+        return None, *_not_parsed(seed, max_bytes, "")
     data: bytes | None = None
     try:
         info = os.fstat(fd)
@@ -81,24 +54,23 @@ def _read_seed(seed: corpus.SeedFile, max_bytes: int
             with open(fd, "rb", closefd=False) as fh:
                 data = fh.read(max_bytes + 1)
     except OSError:
-        return _not_parsed(seed, max_bytes, "")
+        return None, *_not_parsed(seed, max_bytes, "")
     finally:
         os.close(fd)
     if data is None or len(data) > max_bytes:
-        return _not_parsed(seed, max_bytes, seed.content_hash)
+        return None, *_not_parsed(seed, max_bytes, seed.content_hash)
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    articles, skipped = corpus.parse_bytes(seed.name, data)
-    return articles, skipped, SeedRead(seed.name, digest, len(data))
+    return data, [], SeedRead(seed.name, digest, len(data))
 
 
 def _not_parsed(seed: corpus.SeedFile, max_bytes: int, recorded_hash: str
-                ) -> tuple[list[Article], list[corpus.SkippedFile], SeedRead]:
-    """A seed that cannot be parsed (unreadable, too large, not a regular file): corpus names
-    the reason. Should it have become parseable in the meantime, nothing of it is indexed and
-    an empty hash makes the next build read it again."""
+                ) -> tuple[list[corpus.SkippedFile], SeedRead]:
+    """Why a seed cannot be parsed (unreadable, too large, not a regular file), as corpus names
+    it. Should it have become parseable in the meantime, nothing of it is indexed and an empty
+    hash makes the next build read it again."""
     articles, skipped = corpus.read_file(seed, max_bytes=max_bytes)
     if articles:
         log.warning("skipping %s: it changed while the index was being built", seed.name)
-        return [], [corpus.SkippedFile(seed.name, "changed during the build")], SeedRead(
+        return [corpus.SkippedFile(seed.name, "changed during the build")], SeedRead(
             seed.name, "", 0)
-    return [], skipped, SeedRead(seed.name, recorded_hash, seed.size)
+    return skipped, SeedRead(seed.name, recorded_hash, seed.size)
