@@ -58,7 +58,7 @@ class Carried(Protocol):
     """Files carried over from an earlier generation (unchanged.py's ``UnchangedFiles``)."""
 
     def holds(self, seed: corpus.SeedFile) -> bool: ...
-    def parsed(self, seed: corpus.SeedFile) -> ParsedSeed: ...
+    def parsed(self, seed: corpus.SeedFile) -> ParsedSeed | None: ...
 
 
 def passage_spans(text: str) -> Spans:
@@ -106,8 +106,10 @@ def parsed_seeds(seeds: Sequence[corpus.SeedFile], budget: TokenBudget, max_byte
 
     results = remote(feed()) if remote is not None and sent else iter(())
     for done, seed in enumerate(seeds, 1):
-        if unchanged is not None and seed.name in carried:
-            yield unchanged.parsed(seed)
+        carried_over = unchanged.parsed(seed) if unchanged is not None and seed.name in carried \
+            else None
+        if carried_over is not None:
+            yield carried_over
         elif seed.name in sent_names:
             parsed = next(results)
             skipped, record = loaded.popleft()

@@ -4,11 +4,13 @@ generation whose vectors it reuses, instead of being read and parsed again (on e
 A file is unchanged when that generation recorded the same content hash for it as discovery
 computed now. Both generations list files in discovery order (sorted by name), so one walk
 over the old tables, in row order, finds each unchanged file's rows after the previous one's:
-memory stays per file. What the old build skipped in such a file is reported again.
+memory stays per file. Each file's rows are counted against the old tables, so rows out of that
+order make the file parsed again, never lost. What the old build skipped in such a file is reported again.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +20,8 @@ from ..schema import Article, Passage
 from .parsed import ParsedFile, ParsedSeed
 from .reuse import Previous
 from .seeds import SeedRead
+
+log = logging.getLogger(__name__)
 
 
 class _Rows:
@@ -46,15 +50,20 @@ class UnchangedFiles:
         self._passages = _Rows(_query(db, "SELECT source, article_key, title, paragraph, "
                                           "window, text, section FROM passages ORDER BY row"))
         self._skipped = previous.skipped
+        # What each file holds, to check every walk: rows out of discovery order (a generation
+        # written some other way) must fall back to parsing, never drop a file's articles.
+        self._counts = {source: (articles, passages) for source, articles, passages in db.execute(
+            "SELECT source, COUNT(DISTINCT article_key), COUNT(*) FROM passages GROUP BY source")}
 
     def holds(self, seed: corpus.SeedFile) -> bool:
         """True when the old generation has this file, with these very contents."""
         return (seed.problem is None and bool(seed.content_hash)
                 and self._files.get(seed.name, ("", 0))[0] == seed.content_hash)
 
-    def parsed(self, seed: corpus.SeedFile) -> ParsedSeed:
+    def parsed(self, seed: corpus.SeedFile) -> ParsedSeed | None:
         """The file's articles and passages as the old generation holds them (articles dated
-        by arrival are dated again by the build)."""
+        by arrival are dated again by the build); None when its rows are not where the walk
+        expects them (the caller parses the file instead)."""
         name = seed.name
         articles: list[Article] = []
         passages: list[list[tuple[Passage, None]]] = []
@@ -74,6 +83,12 @@ class UnchangedFiles:
                                     paragraph=paragraph, window=window, text=text,
                                     section=section), None))
             passages.append(own)
+        found = (len([a for a, own in zip(articles, passages) if own]),
+                 sum(len(own) for own in passages))
+        if found != self._counts.get(name, (0, 0)):
+            log.warning("%s: its rows in the reused generation are out of order; parsing it "
+                        "again", name)
+            return None
         skipped = [corpus.skip(s["path"], s["reason"]) for s in self._skipped
                    if _in_file(s["path"], name)]
         content_hash, size = self._files[name]
