@@ -4,7 +4,8 @@ Every figure is the median of several runs (the "runs" column), and each ratio d
 reference measured in the same run on the same machine. See bench/README.md for what each line
 measures and how the 100k / 1M vector sets are synthesised.
 
-    .venv/bin/python bench/run.py [--runs 3] [--skip-scale] [--only-build] [--json results.json]
+    .venv/bin/python bench/run.py [--runs 3] [--skip-scale] [--skip-ray] [--only-build]
+        [--only-ray] [--ray-articles 8] [--json results.json]
 
 The helpers (``--helper NAME``) run inside child processes so that each measurement gets a fresh
 interpreter and its own peak RSS; they are not meant to be called by hand.
@@ -206,6 +207,7 @@ def repl_startup(corpus: Corpus) -> float:
 
 WARM_P50_TARGET_MS = 100  # issue 11: warm per-question p50 with the reader on, 2 cores
 BUILD_RATIO_TARGET = 0.67  # issue 16: a local build ≥ 1.5× faster than the bare encode
+RAY_LINE = "index build through a 2-node local Ray cluster"
 
 
 def describe_settings(settings: dict[str, Any], torch_threads: int | None) -> str:
@@ -252,10 +254,36 @@ def guarded(rows: list[Row], title: str, work: Callable[[], list[Row]]) -> None:
     log(f"{title}: {time.perf_counter() - started:.0f} s")
 
 
-def bench(runs: int, skip_scale: bool, only_build: bool = False
-          ) -> tuple[list[Row], dict[str, Any]]:
+def ray_rows(runs: int, squad_articles: int, facts: dict[str, Any]) -> list[Row]:
+    """The Ray line (bench/ray_build.py's comparison on the first ``squad_articles`` SQuAD
+    articles), or the line saying why it was not measured here."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import ray_build
+    except ImportError as exc:  # e.g. tests/ absent from an installed copy
+        return [Row(RAY_LINE, f"not measured: {exc}")]
+    reason = ray_build.unavailable()
+    if reason:
+        return [Row(RAY_LINE, f"not measured: {reason}")]
+    result = ray_build.measure(runs, squad_articles=squad_articles)
+    facts["ray"] = {"corpus": result.corpus, "runs": result.figures, "pool": result.pool,
+                    "ratio": result.ratio}
+    return [Row(f"{RAY_LINE} ({result.passages:,} passages)",
+                f"{result.rate('ray'):.1f} passages/s",
+                f"{result.rate('local'):.1f} passages/s (local engine, same {os.cpu_count()} "
+                f"cores)", f"{result.ratio:.2f}", f"≥ {ray_build.TARGET}", str(runs),
+                ("ok" if result.ratio >= ray_build.TARGET else "MISSED") +
+                f" (alternating `qabot index --rebuild` runs, {result.corpus}; Ray pool: "
+                f"{result.pool}; load average {os.getloadavg()[0]:.1f} after)")]
+
+
+def bench(runs: int, skip_scale: bool, only_build: bool = False, only_ray: bool = False,
+          skip_ray: bool = False, ray_articles: int = 8) -> tuple[list[Row], dict[str, Any]]:
     rows: list[Row] = []
     facts: dict[str, Any] = {"runs": runs}
+    if only_ray:
+        guarded(rows, "Ray build vs local build", lambda: ray_rows(runs, ray_articles, facts))
+        return rows, facts
     work = Path(tempfile.mkdtemp(prefix="qabot-bench-"))
     try:
         log("preparing: ONNX export (cached), seed index")
@@ -450,6 +478,9 @@ def bench(runs: int, skip_scale: bool, only_build: bool = False
             guarded(rows, "warm latency with both cores busy", busy_warm)
         guarded(rows, "reader speed", reader)
         guarded(rows, "index build throughput", build)
+        if not skip_ray:  # 2 runs per engine at most: each is a whole build
+            guarded(rows, "Ray build vs local build",
+                    lambda: ray_rows(min(runs, 2), ray_articles, facts))
         guarded(rows, "peak RSS", memory)
         if not skip_scale:
             guarded(rows, "100k synthetic passages", lambda: scale(100_000))
@@ -688,6 +719,11 @@ def main() -> None:
     parser.add_argument("--skip-scale", action="store_true", help="skip the 100k / 1M lines")
     parser.add_argument("--only-build", action="store_true",
                         help="only the index build lines (build vs bare encode, settings)")
+    parser.add_argument("--only-ray", action="store_true",
+                        help="only the Ray line (a 2-node local cluster vs the local engine)")
+    parser.add_argument("--skip-ray", action="store_true", help="skip the Ray line")
+    parser.add_argument("--ray-articles", type=int, default=8,
+                        help="SQuAD articles the Ray line builds (default 8: 411 paragraphs)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--helper", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -701,7 +737,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     if load > 0.5:
         log(f"warning: load average {load:.2f}: other work is running, figures will be noisy")
-    rows, facts = bench(args.runs, args.skip_scale, args.only_build)
+    rows, facts = bench(args.runs, args.skip_scale, args.only_build, args.only_ray,
+                        args.skip_ray, args.ray_articles)
     facts["load_at_start"] = load
     print_table(rows, facts, time.perf_counter() - started)
     if args.json:
