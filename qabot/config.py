@@ -67,9 +67,10 @@ class Settings(BaseSettings):
         "auto", description="Encoder runtime: onnx (fast, no torch import) or torch; auto = onnx "
         "when the exported model is available; fake = hashed bag-of-words vectors for tests, no "
         "model.")
-    batch_size: int = Field(8, ge=1, le=1024, description=(
-        "Texts per embedding batch. Small batches of similar length waste less on padding and "
-        "stay in cache: 8 is faster on CPU than 32 (bench/README.md)."))
+    batch_size: int = Field(4, ge=1, le=1024, description=(
+        "Texts per embedding batch. Small batches of similar token counts waste little on "
+        "padding and stay in cache: on CPU 4 takes 5-10 % less time than 8, and 8 about 25 % "
+        "less than 32 (bench/README.md)."))
     encoder_threads: int | None = Field(None, ge=1, le=512, description=(
         "Cores used to embed many texts (index builds): the ONNX encoder runs that many batches "
         "side by side. Default: the cores this process may use (CPU affinity and cgroup quota), "

@@ -502,6 +502,37 @@ def test_sentences_on_very_long_text() -> None:
     assert _sents(text) == parts
 
 
+_SQUAD_DEV = SEED.parent.parent.parent / "shared" / "eval" / "squad" / "squad-v1.1-dev.json"
+
+
+def test_faster_abbreviation_pass_segments_exactly_like_stock_pysbd() -> None:
+    """qabot's English rules for pysbd (sbd_english) skip repeated work only: the same segments
+    as stock pysbd on every seed paragraph, abbreviation-heavy text and, where the shared eval
+    data is present, every SQuAD v1.1 dev paragraph."""
+    import pysbd
+
+    from qabot.corpus.sbd_english import PYSBD_VERSION, english_language
+
+    texts = [line for path in sorted(SEED.parent.iterdir()) if path.is_file()
+             for line in path.read_text("utf-8").splitlines() if line.strip()]
+    texts += ["Mr. Smith met Dr. Jones at St. Mary's, p. 12, no. 5 in the U.S. Army. He left.",
+              "e.g. the Gen. Motors Corp. and Ph.D. holders vs. the rest. It ended at 5 p.m. Then.",
+              "See Fig. 3 and Ref. {no} Yes. Prof. X said no. Then the Rev. spoke; i.e. a. b. c.",
+              "NO. 7 is at Mt. Fuji, Ft. Worth, ca. 1990. Sen. Ames (R.) spoke. Sgt. Pepper."]
+    assert len(texts) > 20
+    if _SQUAD_DEV.is_file():
+        texts += [p["context"] for a in json.loads(_SQUAD_DEV.read_text("utf-8"))["data"]
+                  for p in a["paragraphs"]]
+    stock = pysbd.Segmenter(language="en", clean=False)
+    fast = pysbd.Segmenter(language="en", clean=False)
+    fast.language_module = english_language()
+    assert (fast.language_module is not stock.language_module) == (
+        pysbd.__version__ == PYSBD_VERSION)  # the faster pass is on where it was checked
+    for text in texts:
+        assert ([str(s) for s in fast.processor(text).process()]
+                == [str(s) for s in stock.processor(text).process()]), text
+
+
 def test_parse_bytes_picks_the_parser_by_suffix_and_reads_unknown_ones_as_text() -> None:
     page = b"<html><body><h1>Floods</h1><p>The river rose two metres.</p></body></html>"
     [article], skipped = parse_bytes("page.HTML", page)

@@ -36,7 +36,11 @@ def _segmenter() -> pysbd.Segmenter:
     if _segmenter_instance is None:
         import pysbd
 
-        _segmenter_instance = pysbd.Segmenter(language="en", clean=False)
+        from .sbd_english import english_language
+
+        segmenter = pysbd.Segmenter(language="en", clean=False)
+        segmenter.language_module = english_language()  # same sentences, fewer repeated scans
+        _segmenter_instance = segmenter
     return _segmenter_instance
 
 

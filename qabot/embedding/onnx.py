@@ -165,36 +165,33 @@ class OnnxEmbedder(LocalModelEncoder):
         # One single-threaded session serves both: batches run concurrently on it.
         return self._query_session
 
-    def _tokenizer(self, padding: bool) -> Tokenizer:
+    @cached_property
+    def _tokenizer(self) -> Tokenizer:
+        """The model's tokenizer, truncating to the token window; padding is done in ``_run``."""
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(self.max_tokens)
-        if padding:
-            tokenizer.enable_padding()
-        else:
-            tokenizer.no_padding()
+        tokenizer.no_padding()
         return tokenizer
 
-    @cached_property
-    def _query_tokenizer(self) -> Tokenizer:
-        return self._tokenizer(padding=False)
-
-    @cached_property
-    def _batch_tokenizer(self) -> Tokenizer:
-        return self._tokenizer(padding=True)
-
     def _run(self, session: Any, encodings: Sequence[Encoding]) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        """The transformer's token vectors for ``encodings`` padded to the longest (pad id 0,
+        as ``Tokenizer.enable_padding()`` pads; masked out), and the attention mask."""
+        ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            ids[row, :len(encoding.ids)] = encoding.ids
+            mask[row, :len(encoding.ids)] = encoding.attention_mask
         hidden = session.run(None, {"input_ids": ids, "attention_mask": mask,
                                     "token_type_ids": np.zeros_like(ids)})[0]
         return hidden, mask
 
-    def _batches(self, texts: Sequence[str]) -> list[list[int]]:
-        """Text positions grouped into batches of similar length (less padding)."""
-        lengths = [len(t) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Positions grouped into batches of similar token counts. Sorting by tokens, not
+        characters, matters: by characters a batch of 8 SQuAD passages was 15 % padding (the
+        ratio of characters to word pieces varies by text), by tokens 0.5 %."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def embed_documents(self, texts: Sequence[str],
@@ -225,21 +222,21 @@ class OnnxEmbedder(LocalModelEncoder):
                                               else [no_vectors(self.dimension)] * len(texts))
         if not texts:
             return out, spans_out
-        session, tokenizer = self._batch_session, self._batch_tokenizer
+        session = self._batch_session
+        encodings = self._tokenizer.encode_batch(list(texts))
 
         def encode(batch: list[int]) -> tuple[list[int], np.ndarray, list[np.ndarray] | None]:
-            encodings = tokenizer.encode_batch([texts[i] for i in batch])
-            hidden, mask = self._run(session, encodings)
+            hidden, mask = self._run(session, [encodings[i] for i in batch])
             pooled = normalize(_mean_pool(hidden, mask))
             if spans is None:
                 return batch, pooled, None
             return batch, pooled, [
-                span_vectors(hidden[j], encodings[j].offsets, encodings[j].special_tokens_mask,
-                             spans[i], pooled[j]) if spans[i] else no_vectors(self.dimension)
-                for j, i in enumerate(batch)]
+                span_vectors(hidden[j, :len(encodings[i].ids)], encodings[i].offsets,
+                             encodings[i].special_tokens_mask, spans[i], pooled[j])
+                if spans[i] else no_vectors(self.dimension) for j, i in enumerate(batch)]
 
-        for batch, pooled, pooled_spans in parallel_map(encode, self._batches(texts),
-                                                        self.runtime.workers):
+        batches = self._batches([len(e.ids) for e in encodings])
+        for batch, pooled, pooled_spans in parallel_map(encode, batches, self.runtime.workers):
             out[batch] = pooled
             if spans_out is not None and pooled_spans is not None:
                 for i, vectors in zip(batch, pooled_spans):
@@ -250,7 +247,7 @@ class OnnxEmbedder(LocalModelEncoder):
 
     def embed_query(self, text: str) -> np.ndarray:
         """One text on one thread, no padding."""
-        encoding = self._query_tokenizer.encode(text)
+        encoding = self._tokenizer.encode(text)
         hidden, mask = self._run(self._query_session, [encoding])
         return normalize(_mean_pool(hidden, mask))[0]
 

@@ -91,6 +91,8 @@ class RuntimeSettings:
     cpu_mem_arena: bool = True
     mem_pattern: bool = True
     spinning: bool = False
+    #: What batches are sorted by before being cut (``OnnxEmbedder._batches``): least padding.
+    batch_order: str = "token count"
 
     def describe(self) -> dict[str, Any]:
         """The settings as a flat dict (JSON-friendly)."""
