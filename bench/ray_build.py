@@ -46,7 +46,7 @@ from tests.ray_cluster import (  # noqa: E402
 SQUAD = Path(os.environ.get("QABOT_BENCH_SQUAD",
                             ROOT.parent / "shared" / "eval" / "squad" / "squad-v1.1-dev.json"))
 SUMMARY = re.compile(r"Indexed [\d,]+ articles?, ([\d,]+) passages?.*; ([\d.]+) s$", re.M)
-POOL = re.compile(r"embedding \d+ passages on Ray \((.*)\)\s*:? ?(.*)$", re.M)
+POOL = re.compile(r"Ray at (?:this machine|\S+): (.*?); (encoder pool of .*)$", re.M)
 TARGET = 0.8  # issue 16: Ray's throughput at least 0.8x the local engine's on the same cores
 
 
