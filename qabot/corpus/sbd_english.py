@@ -30,6 +30,7 @@ from typing import Any
 #: The pysbd release whose ``search_for_abbreviations_in_string`` the subclass repeats.
 PYSBD_VERSION = "0.3.4"
 
+
 @lru_cache(maxsize=None)
 def _pattern(source: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(source, flags)
