@@ -99,8 +99,8 @@ class Answerer:
                topic: str | None = None, query_vector: np.ndarray | None = None,
                hits: list[Hit] | None = None, wording: Wording | None = None,
                article_filter: ArticleFilter | None = None) -> Answer:
-        """Answer ``question``; ``topic`` is a follow-up's carried topic
-        (``Conversation.topic``), searched for with the question. ``query_vector``, ``hits`` and ``wording`` skip work already
+        """Answer ``question``; ``topic`` is a follow-up's carried topic (``Conversation.topic``),
+        searched for with the question. ``query_vector``, ``hits`` and ``wording`` skip work already
         done (they must belong to the question as corrected). ``article_filter`` limits the
         articles searched (raises ``NoArticlesMatchError`` when it leaves none)."""
         k = k or self.config.top_k

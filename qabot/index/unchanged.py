@@ -5,7 +5,8 @@ A file is unchanged when that generation recorded the same content hash for it a
 computed now. Both generations list files in discovery order (sorted by name), so one walk
 over the old tables, in row order, finds each unchanged file's rows after the previous one's:
 memory stays per file. Each file's rows are counted against the old tables, so rows out of that
-order make the file parsed again, never lost. What the old build skipped in such a file is reported again.
+order make the file parsed again, never lost. What the old build skipped in such a file is
+reported again.
 """
 
 from __future__ import annotations
