@@ -267,10 +267,7 @@ def test_bot_since_is_kept_per_chat_and_a_filter_without_match_says_so(
         replies["off"] = say(71, "/since off")
         replies["cleared"] = say(71, QUESTION)
 
-    try:
-        _run_app(settings, QabotService(settings), api, scenario)
-    finally:
-        api.stop()
+    _run_app(settings, QabotService(settings), api, scenario)
     assert "Newest: Kazakhstan arrests climb as calm returns (Jan 13, 2022)" in replies["start"]
     assert "/since" in replies["start"] and "/source" in replies["start"]
     assert replies["since"] == "Answering only from articles since 2022-01-10."

@@ -232,10 +232,7 @@ def test_bot_mode_without_a_model_says_so(fake_service: Any,
         telegram.send_text(70, 70, "/mode llm")
         telegram.wait_messages(70, 1, 20)
 
-    try:
-        _run_app(settings, fake_service, telegram, ask_mode)
-    finally:
-        telegram.stop()
+    _run_app(settings, fake_service, telegram, ask_mode)
     assert "no language model is configured" in telegram.messages(70)[0].plain
 
 

@@ -445,10 +445,10 @@ class _SlowService:
 
 def _run_app(settings: Settings, service: Any, api: FakeBotApi,
              scenario: Callable[[], None]) -> None:
-    """Run the bot's Application in-process against ``api`` while ``scenario`` runs in a thread."""
-    app = build_application(settings, service)
-
+    """Run the bot's Application in-process against ``api`` while ``scenario`` runs in a thread,
+    then stop ``api`` (also when the run fails)."""
     async def main() -> None:
+        app = build_application(settings, service)
         async with app:
             await app.start()
             assert app.updater is not None
@@ -457,7 +457,10 @@ def _run_app(settings: Settings, service: Any, api: FakeBotApi,
             await app.updater.stop()
             await app.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        api.stop()
 
 
 def test_slow_answers_do_not_block_other_chats(make_settings: Callable[..., Settings]) -> None:
@@ -472,10 +475,7 @@ def test_slow_answers_do_not_block_other_chats(make_settings: Callable[..., Sett
         api.wait_until(lambda: all(api.messages(c) for c in range(50, 60)), 30, "ten answers")
         elapsed.append(time.monotonic() - started)
 
-    try:
-        _run_app(settings, _SlowService(), api, ten_chats)
-    finally:
-        api.stop()
+    _run_app(settings, _SlowService(), api, ten_chats)
     # one after the other (or on the event loop) would take 10 x 0.5 s
     assert elapsed[0] < 3.0, f"ten slow answers took {elapsed[0]:.1f} s"
 
@@ -496,11 +496,8 @@ def test_error_handler_logs_and_tells_the_user_without_internals(
         api.send_text(40, 40, "how many were arrested?")
         api.wait_messages(40, 1, 20)
 
-    try:
-        with caplog.at_level(logging.ERROR, logger="qabot.telegram"):
-            _run_app(settings, _BrokenService(), api, one_question)
-    finally:
-        api.stop()
+    with caplog.at_level(logging.ERROR, logger="qabot.telegram"):
+        _run_app(settings, _BrokenService(), api, one_question)
     reply = _one(api.messages(40))
     assert "something went wrong" in reply.plain and "/srv/secret" not in reply.plain
     assert any("disk /srv/secret/index is on fire" in str(r.exc_info) for r in caplog.records)
